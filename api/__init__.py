@@ -1,0 +1,1 @@
+"""The FastAPI application: REST API under /v1 and the review dashboard under /review."""

@@ -1,0 +1,1 @@
+"""Alembic migration environment of reflectseq (run through ``reflectseq db``)."""

@@ -1,0 +1,1 @@
+"""Persistence: the SQLAlchemy model, engines/sessions and the Alembic migration entry points."""

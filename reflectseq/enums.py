@@ -1,0 +1,102 @@
+"""The closed vocabularies shared by the database, the API, the workers and the exporters."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """Who wrote a message."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class BlockKind(StrEnum):
+    """What a block holds. ``analysis`` is the model's reading of an execution; it exports as text."""
+
+    TEXT = "text"
+    CODE = "code"
+    EXECUTION = "execution"
+    ANALYSIS = "analysis"
+
+
+class SequenceStatus(StrEnum):
+    """Lifecycle of one sequence (the loop's state machine drives it)."""
+
+    PENDING = "pending"  # stored, not yet handed to a worker
+    QUEUED = "queued"  # a task for it is on the broker
+    RUNNING = "running"  # a worker holds it
+    COMPLETED = "completed"  # both stages done; see final_pass for the verdict
+    FAILED = "failed"  # gave up (LLM errors, budget exhausted before any answer, ...)
+    CANCELLED = "cancelled"
+
+
+TERMINAL_SEQUENCE_STATUSES = frozenset(
+    {SequenceStatus.COMPLETED, SequenceStatus.FAILED, SequenceStatus.CANCELLED}
+)
+
+
+class SequenceStage(StrEnum):
+    """Where a sequence is within the two-stage construction."""
+
+    REFLECTION = "reflection"  # stage 1: generate -> execute -> analyze -> fix
+    ONE_OFF = "one_off"  # stage 2: re-answer in one go
+    VERIFY = "verify"  # executing the one-off answer
+    DONE = "done"
+
+
+class ExecutionStatus(StrEnum):
+    """Outcome of one sandbox execution (DESIGN.md section 3, "Sandbox")."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    COMPILE_ERROR = "compile_error"
+    RUNTIME_ERROR = "runtime_error"
+    TIMEOUT = "timeout"
+    MEMORY_EXCEEDED = "memory_exceeded"
+    OUTPUT_EXCEEDED = "output_exceeded"
+    SANDBOX_ERROR = "sandbox_error"
+    TOOLCHAIN_UNAVAILABLE = "toolchain_unavailable"
+
+
+class ReviewStatus(StrEnum):
+    """An annotator's verdict on a sequence."""
+
+    PENDING = "pending"
+    DRAFT = "draft"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class ApiRole(StrEnum):
+    """Roles of API keys, strongest first."""
+
+    ADMIN = "admin"
+    SUBMITTER = "submitter"
+    REVIEWER = "reviewer"
+
+
+class UserRole(StrEnum):
+    """Roles of dashboard logins."""
+
+    ADMIN = "admin"
+    REVIEWER = "reviewer"
+
+
+class ExportStatus(StrEnum):
+    """Lifecycle of an export job."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class ExportFormat(StrEnum):
+    """Training-data formats an export can write."""
+
+    REFLECTION = "reflection"
+    GENERATION = "generation"
+    OPENAI = "openai"
+    SHAREGPT = "sharegpt"

@@ -1,0 +1,95 @@
+"""Runtime configuration, read from ``REFLECTSEQ_*`` environment variables (and a ``.env`` file).
+
+Every default works embedded: a SQLite file in the per-user data directory and no message broker,
+so ``reflectseq run`` needs no service on a fresh machine. A deployment points ``database_url`` at
+Postgres and ``redis_url`` at Redis; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_data_path
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "REFLECTSEQ_"
+
+
+def _default_data_dir() -> Path:
+    return user_data_path("reflectseq", appauthor=False)
+
+
+class Settings(BaseSettings):
+    """All knobs of reflectseq. Field descriptions are the configuration reference."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Directory for the embedded SQLite database, exports and model caches.",
+    )
+    database_url: str = Field(
+        default="",
+        description=(
+            "SQLAlchemy URL of the database. Empty means the embedded SQLite file "
+            "`<data_dir>/reflectseq.db`. Postgres: `postgresql+psycopg://user:pw@host/db`."
+        ),
+    )
+    database_echo: bool = Field(default=False, description="Log every SQL statement.")
+    redis_url: str = Field(
+        default="",
+        description=(
+            "Redis URL used as Celery broker, result store and shared rate limiter. Empty means "
+            "embedded mode: no broker, sequences run in a local process pool."
+        ),
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level of every reflectseq process."
+    )
+    log_json: bool = Field(default=False, description="Emit logs as one JSON object per line.")
+    api_host: str = Field(default="127.0.0.1", description="Address `reflectseq serve` binds to.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="Port `reflectseq serve` binds.")
+    api_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL the client commands (`submit`, `status`) talk to.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="API key the client commands send as `Authorization: Bearer`."
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Secret signing dashboard sessions and CSRF tokens. Empty means a random key kept in "
+            "`<data_dir>/secret_key` (fine for one host; set it explicitly for several API hosts)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _fill_embedded_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'reflectseq.db'}"
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is configured and work runs in-process."""
+        return not self.redis_url
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory on first use (not at import: tests point it elsewhere)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once. Tests call ``get_settings.cache_clear()``."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""Reflection self-distillation with dynamically masked distillation (reads exported JSONL)."""
