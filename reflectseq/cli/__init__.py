@@ -1,0 +1,31 @@
+"""The ``reflectseq`` command line. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from reflectseq import __version__
+from reflectseq.cli import config_cmd, db_cmd
+
+app = typer.Typer(
+    name="reflectseq",
+    help=(
+        "Build reflection-sequence training data for code LLMs "
+        "(generate, execute, analyze, fix) and train on it."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(config_cmd.app, name="config")
+
+
+@app.command()
+def version() -> None:
+    """Print the installed reflectseq version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

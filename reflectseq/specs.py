@@ -1,0 +1,105 @@
+"""Validated inputs of the store layer, shared by the API, the CLI and the workers.
+
+They check shape and bounds only. Whether a language can run is the sandbox's business and is
+checked by the callers that know the language table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from reflectseq.enums import BlockKind, ExecutionStatus
+
+MAX_INSTRUCTION_CHARS = 200_000
+MAX_TESTS_CHARS = 200_000
+
+
+class InstructionSpec(BaseModel):
+    """One programming task as submitted."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    text: str = Field(min_length=1, max_length=MAX_INSTRUCTION_CHARS)
+    language: str = Field(min_length=1, max_length=16, pattern=r"^[a-z][a-z0-9_+-]*$")
+    tests: str | None = Field(default=None, max_length=MAX_TESTS_CHARS)
+    entry_point: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    def content_hash(self) -> str:
+        """Identity of the task: the same text, language, tests and entry point hash alike.
+
+        Metadata is left out on purpose: two copies of a task with different source tags are
+        still the same task and would produce duplicate training data.
+        """
+        payload = json.dumps(
+            [self.text.strip(), self.language, (self.tests or "").strip(), self.entry_point or ""],
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class GenerationConfigSpec(BaseModel):
+    """How to generate: model, sampling, prompts and limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = Field(default="local", pattern=r"^(local|openai)$")
+    endpoint: str | None = Field(default=None, max_length=500)
+    model: str = Field(default="qwen2.5-coder-0.5b-instruct-q4_k_m", min_length=1, max_length=200)
+    temperature: float = Field(default=0.2, ge=0.0, le=2.0)
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=1024, ge=16, le=65_536)
+    seed: int | None = None
+    prompt_version: str = Field(default="v1", min_length=1, max_length=64)
+    max_rounds: int = Field(default=4, ge=1, le=32)
+    budget_tokens: int | None = Field(default=None, gt=0)
+    budget_cost: float | None = Field(default=None, gt=0)
+    show_tests: bool = True
+
+    def sampling(self) -> dict[str, Any]:
+        """The sampling parameters as stored."""
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+        }
+
+    def config_hash(self) -> str:
+        """Stable hash over every field, so identical configs share one row."""
+        return hashlib.sha256(self.model_dump_json().encode("utf-8")).hexdigest()
+
+
+class BlockSpec(BaseModel):
+    """A block to append to a message. Execution blocks carry the sandbox result fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: BlockKind
+    content: str
+    language: str | None = None
+    execution_status: ExecutionStatus | None = None
+    exit_code: int | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    compile_duration_s: float | None = None
+    run_duration_s: float | None = None
+    truncated: bool = False
+    llm_call_id: int | None = None
+
+    @model_validator(mode="after")
+    def _execution_fields_match_kind(self) -> BlockSpec:
+        if (self.kind == BlockKind.EXECUTION) != (self.execution_status is not None):
+            raise ValueError("execution blocks, and only they, carry an execution_status")
+        return self
