@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None, description="API key the client commands send as `Authorization: Bearer`."
     )
+    max_upload_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        gt=0,
+        description="Largest request body the API accepts (bytes); larger ones get 413.",
+    )
+    sse_poll_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the progress event stream re-reads a set's counts (seconds).",
+    )
     secret_key: SecretStr = Field(
         default=SecretStr(""),
         description=(
