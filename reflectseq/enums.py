@@ -13,7 +13,7 @@ class Role(StrEnum):
 
 
 class BlockKind(StrEnum):
-    """What a block holds. ``analysis`` is the model's reading of an execution; it exports as text."""
+    """What a block holds. ``analysis`` reads an execution result; it exports as text."""
 
     TEXT = "text"
     CODE = "code"

@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     )
     log_json: bool = Field(default=False, description="Emit logs as one JSON object per line.")
     api_host: str = Field(default="127.0.0.1", description="Address `reflectseq serve` binds to.")
-    api_port: int = Field(default=8000, ge=1, le=65535, description="Port `reflectseq serve` binds.")
+    api_port: int = Field(
+        default=8000, ge=1, le=65535, description="Port `reflectseq serve` binds."
+    )
     api_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Base URL the client commands (`submit`, `status`) talk to.",

@@ -72,7 +72,9 @@ class GenerationConfig(Base):
 
     __table_args__ = (
         CheckConstraint("max_rounds >= 1", name="max_rounds_positive"),
-        CheckConstraint("budget_tokens IS NULL OR budget_tokens > 0", name="budget_tokens_positive"),
+        CheckConstraint(
+            "budget_tokens IS NULL OR budget_tokens > 0", name="budget_tokens_positive"
+        ),
         CheckConstraint("budget_cost IS NULL OR budget_cost > 0", name="budget_cost_positive"),
     )
 
@@ -240,9 +242,7 @@ class LlmCall(Base):
     __tablename__ = "llm_call"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    sequence_id: Mapped[int | None] = mapped_column(
-        ForeignKey("sequence.id", ondelete="CASCADE")
-    )
+    sequence_id: Mapped[int | None] = mapped_column(ForeignKey("sequence.id", ondelete="CASCADE"))
     request_hash: Mapped[str] = mapped_column(String(SHA256_HEX))
     model: Mapped[str] = mapped_column(String(200))
     request: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)

@@ -69,7 +69,10 @@ def _unique_constraint_for_sqlite(message: str) -> str | None:
     table = qualified[0].split(".")[0]
     columns = {part.split(".")[1] for part in qualified}
     for constraint in Base.metadata.tables[table].constraints:
-        if isinstance(constraint, UniqueConstraint) and {c.name for c in constraint.columns} == columns:
+        if (
+            isinstance(constraint, UniqueConstraint)
+            and {c.name for c in constraint.columns} == columns
+        ):
             return str(constraint.name)
     return None
 

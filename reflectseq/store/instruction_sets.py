@@ -35,7 +35,9 @@ class CreatedSet:
     duplicates: list[Duplicate] = field(default_factory=list)
 
 
-def get_or_create_generation_config(session: Session, spec: GenerationConfigSpec) -> GenerationConfig:
+def get_or_create_generation_config(
+    session: Session, spec: GenerationConfigSpec
+) -> GenerationConfig:
     """The stored config equal to ``spec``, created on first use."""
     config_hash = spec.config_hash()
     existing = session.scalar(

@@ -1,0 +1,116 @@
+"""Migrations and models agree, and the schema round-trips up and down on both backends."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from reflectseq.cli import app
+from reflectseq.db.base import Base
+from reflectseq.db.migrate import current_revision, downgrade, head_revision, upgrade
+
+DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/reflectseq_test"
+
+
+@pytest.fixture
+def empty_pg_url() -> Iterator[str]:
+    """An empty (never migrated) Postgres database, dropped afterwards."""
+    base = make_url(os.environ.get("REFLECTSEQ_TEST_DATABASE_URL", DEFAULT_SERVER))
+    name = f"{base.database}_mig_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def empty_sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'roundtrip.db'}"
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def empty_url(request: pytest.FixtureRequest) -> str:
+    name = "empty_pg_url" if request.param == "postgres" else "empty_sqlite_url"
+    return str(request.getfixturevalue(name))
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_autogenerate_finds_no_difference_on_postgres(pg_url: str) -> None:
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "compare_server_default": True}
+            )
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_autogenerate_finds_no_difference_on_sqlite(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_then_downgrade_base_round_trips(empty_url: str) -> None:
+    expected = set(Base.metadata.tables)
+    upgrade(empty_url)
+    assert _tables(empty_url) == expected
+    assert current_revision(empty_url) == head_revision(empty_url)
+
+    downgrade(empty_url, "base")
+    assert _tables(empty_url) == set()
+    assert current_revision(empty_url) is None
+
+    upgrade(empty_url)
+    assert _tables(empty_url) == expected
+
+
+def test_cli_upgrade_and_downgrade(empty_url: str) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["db", "upgrade", "--database-url", empty_url])
+    assert result.exit_code == 0, result.output
+    assert f"revision {head_revision(empty_url)}" in result.output
+
+    result = runner.invoke(app, ["db", "current", "--database-url", empty_url])
+    assert result.exit_code == 0, result.output
+    assert f"current: {head_revision(empty_url)}" in result.output
+
+    result = runner.invoke(app, ["db", "downgrade", "base", "--database-url", empty_url])
+    assert result.exit_code == 0, result.output
+    assert "revision base" in result.output
+    assert _tables(empty_url) == set()
+
+
+def test_cli_upgrade_defaults_to_the_embedded_sqlite_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    database = tmp_path / "data" / "reflectseq.db"
+    assert database.exists()
+    assert _tables(f"sqlite:///{database}") == set(Base.metadata.tables)

@@ -1,0 +1,62 @@
+"""Settings defaults work embedded, and every CLI command answers --help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from reflectseq.cli import app
+from reflectseq.settings import Settings, get_settings
+
+
+def test_embedded_defaults_use_sqlite_in_the_data_dir(tmp_path: Path) -> None:
+    settings = get_settings()
+    assert settings.data_dir == tmp_path / "data"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'data' / 'reflectseq.db'}"
+    assert settings.embedded
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFLECTSEQ_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    monkeypatch.setenv("REFLECTSEQ_REDIS_URL", "redis://localhost:6379/0")
+    settings = Settings()
+    assert settings.database_url == "postgresql+psycopg://u@h/db"
+    assert not settings.embedded
+
+
+def test_invalid_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFLECTSEQ_API_PORT", "not-a-port")
+    with pytest.raises(ValueError, match="api_port"):
+        Settings()
+
+
+def _command_paths(command: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path of the tree (Typer ships its own click, so duck-type the groups)."""
+    paths = [prefix]
+    subcommands: dict[str, object] = getattr(command, "commands", {})
+    for name, sub in subcommands.items():
+        paths.extend(_command_paths(sub, (*prefix, name)))
+    return paths
+
+
+def test_every_command_has_help() -> None:
+    root = typer.main.get_command(app)
+    paths = _command_paths(root)
+    assert ("db", "upgrade") in paths
+    runner = CliRunner()
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage" in result.output
+
+
+def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFLECTSEQ_API_KEY", "rsk_supersecret")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(app, ["config", "show"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "REFLECTSEQ_DATABASE_URL" in result.output
+    assert "supersecret" not in result.output
