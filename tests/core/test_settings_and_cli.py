@@ -9,6 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from reflectseq.cli import app
+from reflectseq.cli.config_cmd import reference_markdown
 from reflectseq.settings import Settings, get_settings
 
 
@@ -60,3 +61,8 @@ def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     assert "REFLECTSEQ_DATABASE_URL" in result.output
     assert "supersecret" not in result.output
+
+
+def test_readme_configuration_table_is_current() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert reference_markdown() in readme, "run: .venv/bin/python scripts/update_readme.py"

@@ -1,0 +1,22 @@
+# The two entry points of the README: `make demo` (the main job, embedded) and `make test`.
+.PHONY: demo test setup services lint readme
+
+demo:
+	scripts/bootstrap.sh local-llm
+	.venv/bin/reflectseq db upgrade
+	.venv/bin/reflectseq run examples/instructions.jsonl --out data/demo/reflection.jsonl
+
+test: setup services
+	scripts/test.sh $(PYTEST_ARGS)
+
+setup:
+	scripts/bootstrap.sh dev,train
+
+services:
+	scripts/services.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+
+readme:
+	.venv/bin/python scripts/update_readme.py
