@@ -11,8 +11,11 @@ python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# bubblewrap isolates sandboxed programs; chromium drives the dashboard's browser tests.
+packages=(bubblewrap)
+[[ ",$extras," == *",dev,"* ]] && packages+=(chromium)
 missing=()
-for pkg in bubblewrap; do
+for pkg in "${packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
