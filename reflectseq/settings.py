@@ -84,6 +84,22 @@ class Settings(BaseSettings):
             "`<data_dir>/secret_key` (fine for one host; set it explicitly for several API hosts)."
         ),
     )
+    review_overlap: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        description=(
+            "How many reviewers judge each sequence in the dashboard; 2 or more lets the "
+            "progress page measure agreement (Cohen's kappa) and shows a conflict view."
+        ),
+    )
+    review_session_hours: float = Field(
+        default=12.0, gt=0, description="How long a dashboard login lasts without logging in again."
+    )
+    review_cookie_secure: bool = Field(
+        default=False,
+        description="Send the dashboard's cookies over HTTPS only (set it behind TLS).",
+    )
 
     @model_validator(mode="after")
     def _fill_embedded_database(self) -> Settings:

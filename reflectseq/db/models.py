@@ -341,3 +341,7 @@ class Export(Base):
     finished_at: Mapped[datetime | None]
 
     __table_args__ = (Index(None, "created_at"),)
+
+
+# The dashboard's tables (sessions, block edits, audit log) register on the same metadata.
+from reflectseq.db import review_models  # noqa: E402, F401
