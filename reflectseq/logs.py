@@ -8,13 +8,17 @@ made inside the block, in the current thread or asyncio task only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import MappingProxyType
 
 from pythonjsonlogger.json import JsonFormatter
 
-_context: ContextVar[dict[str, int | str]] = ContextVar("reflectseq_log_context", default={})
+# An immutable default: log_context always sets a new dict, never mutates the current one.
+_context: ContextVar[Mapping[str, int | str]] = ContextVar(
+    "reflectseq_log_context", default=MappingProxyType({})
+)
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"
 
