@@ -1,0 +1,114 @@
+"""Reading the selected sequences with their blocks: one statement, one snapshot, constant memory.
+
+Everything comes from a single ``SELECT`` over sequence ⋈ message ⋈ block, ordered by sequence
+and position and read through a server-side cursor in batches. One statement matters twice:
+it sees one consistent snapshot on Postgres and SQLite alike, so exporting a set whose sequences
+are still being written never mixes a sequence's old and new rows; and consecutive rows of a
+sequence are grouped into one ``LoadedSequence`` at a time, so memory does not grow with the
+export's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from collections.abc import Sequence as Seq
+from itertools import groupby
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from reflectseq.db.models import Block, Instruction, Message
+from reflectseq.export.filters import ExportFilters, selected_sequences
+from reflectseq.export.loaded import LoadedBlock, LoadedMessage, LoadedSequence
+
+STREAM_BATCH_ROWS = 2_000
+
+# Sequence columns before the message and block columns, without and with the instruction.
+_SEQUENCE_COLUMNS = 9
+_SEQUENCE_COLUMNS_WITH_INSTRUCTION = 11
+
+
+def _stream_query(filters: ExportFilters, *, with_instruction: bool) -> Select[Any]:
+    chosen = selected_sequences(filters).subquery("chosen")
+    columns: list[Any] = [
+        chosen.c.id,
+        chosen.c.instruction_set_id,
+        chosen.c.instruction_id,
+        chosen.c.generation_config_id,
+        chosen.c.language,
+        chosen.c.final_pass,
+        chosen.c.rounds,
+        chosen.c.review,
+        chosen.c.flags,
+    ]
+    if with_instruction:
+        columns += [Instruction.text, Instruction.tests]
+    columns += [Message.index, Message.role, Block.kind, Block.content, Block.language]
+    query = (
+        select(*columns)
+        .select_from(chosen)
+        .join(Message, Message.sequence_id == chosen.c.id)
+        .join(Block, Block.message_id == Message.id)
+        .order_by(chosen.c.id, Message.index, Block.index)
+    )
+    if with_instruction:
+        query = query.join(Instruction, Instruction.id == chosen.c.instruction_id)
+    return query
+
+
+def count_selected(session: Session, filters: ExportFilters) -> int:
+    """How many sequences match ``filters`` before flags are applied (for progress bars)."""
+    chosen = selected_sequences(filters).subquery("chosen")
+    return int(session.scalar(select(func.count()).select_from(chosen)) or 0)
+
+
+def _loaded(rows: list[Seq[Any]], *, with_instruction: bool) -> LoadedSequence:
+    first = rows[0]
+    offset = _SEQUENCE_COLUMNS_WITH_INSTRUCTION if with_instruction else _SEQUENCE_COLUMNS
+    messages = [
+        LoadedMessage(
+            index=index,
+            role=str(group[0][offset + 1]),
+            blocks=tuple(
+                LoadedBlock(
+                    kind=str(row[offset + 2]), content=row[offset + 3], language=row[offset + 4]
+                )
+                for row in group
+            ),
+        )
+        for index, group in ((key, list(items)) for key, items in groupby(rows, itemgetter(offset)))
+    ]
+    return LoadedSequence(
+        id=first[0],
+        instruction_set_id=first[1],
+        instruction_id=first[2],
+        generation_config_id=first[3],
+        language=first[4],
+        final_pass=first[5],
+        rounds=first[6],
+        review=first[7],
+        flags=first[8] or {},
+        instruction_text=first[9] if with_instruction else None,
+        instruction_tests=first[10] if with_instruction else None,
+        messages=tuple(messages),
+    )
+
+
+def stream_sequences(
+    session: Session, filters: ExportFilters, *, with_instruction: bool = False
+) -> Iterator[LoadedSequence]:
+    """The matching completed sequences, in id order, one at a time (flags not yet applied).
+
+    The caller's session must stay open while iterating; nothing is written through it.
+    """
+    result = session.execute(
+        _stream_query(filters, with_instruction=with_instruction),
+        execution_options={"stream_results": True, "yield_per": STREAM_BATCH_ROWS},
+    )
+    try:
+        for _, rows in groupby(result, itemgetter(0)):
+            yield _loaded(list(rows), with_instruction=with_instruction)
+    finally:
+        result.close()

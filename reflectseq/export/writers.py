@@ -1,0 +1,164 @@
+"""Pure functions from one loaded sequence to one exported line, per format.
+
+``reflection`` and ``generation`` write the ReflectionCoder record through
+``reflectseq.format.Record`` (byte-compatible with what the paper's trainer reads). ``openai``
+and ``sharegpt`` write the same four-message conversation with string contents, blocks rendered
+either as markdown (text as is, code and execution output fenced) or as the special-token block
+strings ``<|type|>content<|endofblock|>`` for trainers that add reflectseq's tokens.
+
+Stored message layout (the loop's contract): 0 user reflection instruction, 1 assistant
+reflection sequence, 2 user one-off instruction, 3 assistant final answer followed by the
+execution block of its verification. That execution block is dropped: a record's final answer
+is text only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+from reflectseq.enums import BlockKind, ExportFormat
+from reflectseq.export.loaded import LoadedBlock, LoadedMessage, LoadedSequence
+from reflectseq.format import (
+    BLOCK_TOKENS,
+    END_OF_BLOCK,
+    GENERATION_TYPE,
+    REFLECTION_TYPE,
+    Record,
+    RecordBlock,
+    RecordBlockType,
+    RecordMessage,
+    RecordRole,
+    fenced,
+)
+
+REFLECTION_INSTRUCTION, REFLECTION_SEQUENCE, ONE_OFF_INSTRUCTION, FINAL_ANSWER = range(4)
+
+# Analyses are the model's reading of an execution result: the record format calls that text.
+_RECORD_TYPES: dict[BlockKind, RecordBlockType] = {
+    BlockKind.TEXT: "text",
+    BlockKind.ANALYSIS: "text",
+    BlockKind.CODE: "code",
+    BlockKind.EXECUTION: "execution",
+}
+
+EXECUTION_FENCE_LANGUAGE = "output"
+SHAREGPT_SPEAKERS: dict[RecordRole, str] = {"user": "human", "assistant": "gpt"}
+
+
+class BlockRendering(StrEnum):
+    """How ``openai`` and ``sharegpt`` turn a message's blocks into one string."""
+
+    FENCES = "fences"  # text as is; code fenced in its language; execution output fenced
+    SPECIAL_TOKENS = "special_tokens"  # <|text|>...<|endofblock|><|code|>...<|endofblock|>
+
+
+class IncompleteSequence(ValueError):
+    """The stored sequence lacks a message (or any content) the format needs."""
+
+
+def _message(sequence: LoadedSequence, index: int, role: str) -> LoadedMessage:
+    message = sequence.message(index)
+    if message is None or message.role != role:
+        raise IncompleteSequence(f"sequence {sequence.id} has no {role} message {index}")
+    return message
+
+
+def _record_block(block: LoadedBlock, *, final_answer: bool, language: str) -> RecordBlock:
+    if final_answer and block.kind == BlockKind.CODE:
+        # A final answer carries its code fenced inside text, as the reference data does.
+        return RecordBlock(type="text", content=fenced(block.content, block.language or language))
+    return RecordBlock(type=_RECORD_TYPES[BlockKind(block.kind)], content=block.content)
+
+
+def _record_message(sequence: LoadedSequence, index: int, role: RecordRole) -> RecordMessage:
+    final_answer = index == FINAL_ANSWER
+    blocks = [
+        _record_block(block, final_answer=final_answer, language=sequence.language)
+        for block in _message(sequence, index, role).blocks
+        if not (final_answer and block.kind == BlockKind.EXECUTION)
+    ]
+    if not blocks:
+        raise IncompleteSequence(f"sequence {sequence.id} has an empty message {index}")
+    return RecordMessage(role=role, content=blocks)
+
+
+def reflection_record(sequence: LoadedSequence) -> Record:
+    """The four-message ReflectionCoder record of a sequence."""
+    return Record(
+        messages=[
+            _record_message(sequence, REFLECTION_INSTRUCTION, "user"),
+            _record_message(sequence, REFLECTION_SEQUENCE, "assistant"),
+            _record_message(sequence, ONE_OFF_INSTRUCTION, "user"),
+            _record_message(sequence, FINAL_ANSWER, "assistant"),
+        ],
+        type=REFLECTION_TYPE,
+    )
+
+
+def generation_record(sequence: LoadedSequence) -> Record:
+    """The two-message one-off record: the one-off instruction and the final answer."""
+    return Record(
+        messages=[
+            _record_message(sequence, ONE_OFF_INSTRUCTION, "user"),
+            _record_message(sequence, FINAL_ANSWER, "assistant"),
+        ],
+        type=GENERATION_TYPE,
+    )
+
+
+def render_blocks(message: RecordMessage, rendering: BlockRendering, language: str) -> str:
+    """One message's blocks as a single string."""
+    if rendering is BlockRendering.SPECIAL_TOKENS:
+        return "".join(
+            f"{BLOCK_TOKENS[block.type]}{block.content}{END_OF_BLOCK}" for block in message.content
+        )
+    parts = []
+    for block in message.content:
+        if block.type == "code":
+            parts.append(fenced(block.content, language))
+        elif block.type == "execution":
+            parts.append(fenced(block.content, EXECUTION_FENCE_LANGUAGE))
+        else:
+            parts.append(block.content)
+    return "\n\n".join(parts)
+
+
+def openai_record(sequence: LoadedSequence, rendering: BlockRendering) -> dict[str, Any]:
+    """``{"messages": [{"role", "content": str}, ...]}``: the reflection conversation as chat."""
+    record = reflection_record(sequence)
+    return {
+        "messages": [
+            {"role": message.role, "content": render_blocks(message, rendering, sequence.language)}
+            for message in record.messages
+        ]
+    }
+
+
+def sharegpt_record(sequence: LoadedSequence, rendering: BlockRendering) -> dict[str, Any]:
+    """``{"conversations": [{"from": "human"|"gpt", "value": str}, ...]}`` (LLaMA-Factory)."""
+    record = reflection_record(sequence)
+    return {
+        "conversations": [
+            {
+                "from": SHAREGPT_SPEAKERS[message.role],
+                "value": render_blocks(message, rendering, sequence.language),
+            }
+            for message in record.messages
+        ]
+    }
+
+
+LineWriter = Callable[[LoadedSequence], str]
+
+
+def line_writer(export_format: ExportFormat, rendering: BlockRendering) -> LineWriter:
+    """The function that turns a sequence into one JSONL line (no newline) for a format."""
+    if export_format is ExportFormat.REFLECTION:
+        return lambda sequence: reflection_record(sequence).to_json_line()
+    if export_format is ExportFormat.GENERATION:
+        return lambda sequence: generation_record(sequence).to_json_line()
+    chat = openai_record if export_format is ExportFormat.OPENAI else sharegpt_record
+    return lambda sequence: json.dumps(chat(sequence, rendering), ensure_ascii=False)

@@ -1,0 +1,51 @@
+"""The names of the quality flags and how they are stored in ``Sequence.flags``.
+
+The stored document is shared with other writers (the dashboard may add its own keys), so
+computing flags replaces only the keys named here and keeps the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+
+class Flag(StrEnum):
+    """A quality problem a sequence can be flagged with."""
+
+    CONTAMINATION = "contamination"
+    NEAR_DUPLICATE = "near_duplicate"
+    NO_ASSERTS = "no_asserts"
+    OVER_LENGTH = "over_length"
+
+
+# The key each flag is stored under; a flag is raised when its key holds a truthy value.
+FLAG_KEYS: dict[Flag, str] = {
+    Flag.CONTAMINATION: "contamination",  # list of {benchmark, task_id, method, field}
+    Flag.NEAR_DUPLICATE: "near_duplicate_of",  # id of the earlier sequence it duplicates
+    Flag.NO_ASSERTS: "no_asserts",  # true when the tests run assert nothing
+    Flag.OVER_LENGTH: "over_length",  # {tokenizer, tokens, max_len}
+}
+
+
+def raised_flags(flags: Mapping[str, Any] | None) -> frozenset[Flag]:
+    """The flags a stored flags document raises."""
+    if not flags:
+        return frozenset()
+    return frozenset(flag for flag, key in FLAG_KEYS.items() if flags.get(key))
+
+
+def merge_flags(stored: Mapping[str, Any] | None, computed: Mapping[Flag, Any]) -> dict[str, Any]:
+    """``stored`` with the flags that were just computed replaced; a falsy value clears one.
+
+    Flags not computed in this pass (say, over-length when no tokenizer was given) keep their
+    stored value, and so do keys other writers put in the document.
+    """
+    merged = dict(stored or {})
+    for flag, value in computed.items():
+        if value:
+            merged[FLAG_KEYS[flag]] = value
+        else:
+            merged.pop(FLAG_KEYS[flag], None)
+    return merged
