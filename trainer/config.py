@@ -12,9 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from trainer.masks import Strategy, parse_block_order
+from trainer.tiny_model import TinyModelConfig
 
 
 class StudentPass(StrEnum):
@@ -95,14 +103,25 @@ class LoraConfig(BaseModel):
 
 
 class ModelConfig(BaseModel):
-    """Which model to start from and how to load it."""
+    """Which model to start from and how to load it.
+
+    ``tiny`` instead builds a small random Llama and trains its tokenizer on the training files:
+    a smoke test of the whole pipeline with no download.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    name_or_path: str
+    name_or_path: str | None = None
     tokenizer: str | None = None
+    tiny: TinyModelConfig | None = None
     dtype: str = "auto"
     attn_implementation: str | None = "sdpa"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelConfig:
+        if (self.name_or_path is None) == (self.tiny is None):
+            raise ValueError("set exactly one of model.name_or_path and model.tiny")
+        return self
 
 
 class TrainConfig(BaseModel):

@@ -8,7 +8,7 @@ line number; over-length records follow the configured policy and are always rep
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,16 @@ def load_file(
         raise DataError(f"{path}: no usable records")
     assert record_type is not None
     return SourceFile(path=path, type=record_type, records=records)
+
+
+def record_texts(paths: Sequence[Path]) -> Iterator[str]:
+    """Every block content of the files (to train the tiny model's tokenizer on)."""
+    for path in paths:
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                if line.strip():
+                    record = parse_json_line(line)
+                    yield from (b.content for m in record.messages for b in m.content)
 
 
 class RecordDataset(Dataset[dict[str, Any]]):

@@ -10,6 +10,7 @@ shrunk: new ids that fit are written into the spare rows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -20,6 +21,7 @@ from transformers.integrations import is_deepspeed_zero3_enabled
 
 from reflectseq.format import SPECIAL_TOKENS
 from trainer.config import LoraConfig, ModelConfig
+from trainer.tiny_model import build_model, train_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -81,12 +83,24 @@ def init_new_token_embeddings(model: PreTrainedModel, tokenizer: Any, new_ids: l
                 weight[token_id] = weight[pieces].mean(dim=0)
 
 
-def load_model_and_tokenizer(config: ModelConfig, lora: LoraConfig | None) -> tuple[Any, Any]:
+def load_tokenizer(config: ModelConfig, texts: Callable[[], Iterable[str]]) -> Any:
+    """The base tokenizer (without our special tokens yet); ``texts`` feeds a tiny one."""
+    if config.tiny is not None:
+        return train_tokenizer(texts(), config.tiny.vocab_size, config.tiny.with_bos)
+    return AutoTokenizer.from_pretrained(config.tokenizer or config.name_or_path)
+
+
+def load_model_and_tokenizer(
+    config: ModelConfig, lora: LoraConfig | None, texts: Callable[[], Iterable[str]]
+) -> tuple[Any, Any]:
     """The model ready to train (new tokens initialised, LoRA applied) and its tokenizer."""
-    tokenizer = AutoTokenizer.from_pretrained(config.tokenizer or config.name_or_path)
-    model = AutoModelForCausalLM.from_pretrained(
-        config.name_or_path, dtype=config.dtype, attn_implementation=config.attn_implementation
-    )
+    tokenizer = load_tokenizer(config, texts)
+    if config.tiny is not None:
+        model = build_model(config.tiny, len(tokenizer))
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            config.name_or_path, dtype=config.dtype, attn_implementation=config.attn_implementation
+        )
     prepare(model, tokenizer)
     if lora is not None:
         model = apply_lora(model, lora)

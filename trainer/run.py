@@ -13,7 +13,7 @@ from typing import Any
 from transformers import TrainingArguments
 
 from trainer.config import ConfigError, TrainConfig
-from trainer.data import Collator, load_dataset
+from trainer.data import Collator, load_dataset, record_texts
 from trainer.distill_trainer import DistillationTrainer
 from trainer.model_setup import load_model_and_tokenizer
 from trainer.tokenization import RecordTokenizer
@@ -71,7 +71,9 @@ def build_trainer(config: TrainConfig, model: Any, tokenizer: Any) -> Distillati
 
 def train(config: TrainConfig) -> Path:
     """Run the whole training and return the directory of the final model."""
-    model, tokenizer = load_model_and_tokenizer(config.model, config.lora)
+    model, tokenizer = load_model_and_tokenizer(
+        config.model, config.lora, lambda: record_texts(config.train_files)
+    )
     trainer = build_trainer(config, model, tokenizer)
     trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     final = config.output_dir / FINAL_DIR

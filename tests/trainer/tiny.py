@@ -1,14 +1,13 @@
-"""A tiny Llama and an in-process tokenizer: the trainer's tests need no download."""
+"""Test data and the tiny model: the trainer's tests need no download."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
 from reflectseq.format import Record, RecordBlock, RecordMessage
+from trainer.model_setup import prepare
+from trainer.tiny_model import TinyModelConfig, build_model, train_tokenizer
 
 _SNIPPETS = [
     "def add(a, b):\n    return a + b\n",
@@ -24,40 +23,16 @@ _SNIPPETS = [
 CORPUS = [f"{snippet} # {i}" for i in range(40) for snippet in _SNIPPETS]
 
 
-def make_tokenizer(with_bos: bool = True) -> PreTrainedTokenizerFast:
-    """A byte-level BPE trained on a few hundred lines of code text, in milliseconds."""
-    specials = ["<unk>", "<s>", "</s>"]
-    tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tokenizer.train_from_iterator(CORPUS, trainer)
-    kwargs: dict[str, Any] = {"unk_token": "<unk>", "eos_token": "</s>"}
-    if with_bos:
-        kwargs["bos_token"] = "<s>"
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **kwargs)
+def make_tokenizer(with_bos: bool = True) -> Any:
+    return train_tokenizer(CORPUS, vocab_size=400, with_bos=with_bos)
 
 
-def make_model(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
-    """A 2-layer Llama small enough to train for a few steps in well under a second."""
-    import torch
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=False,
-    )
-    return LlamaForCausalLM(config).eval()
+def make_prepared(with_bos: bool = True, seed: int = 0) -> tuple[Any, Any]:
+    """Tiny model and tokenizer with the special tokens added and initialised."""
+    tokenizer = make_tokenizer(with_bos)
+    model = build_model(TinyModelConfig(seed=seed, max_position_embeddings=512), len(tokenizer))
+    prepare(model, tokenizer)
+    return model, tokenizer
 
 
 def _message(role: str, *blocks: tuple[str, str]) -> RecordMessage:
@@ -99,11 +74,6 @@ def generation_record(question: str = "Sum a list.") -> Record:
     )
 
 
-def write_jsonl(path: Path, records: list[Record]) -> Path:
-    path.write_text("".join(r.to_json_line() + "\n" for r in records), encoding="utf-8")
-    return path
-
-
 def varied_reflections(n: int) -> list[Record]:
     """Reflection records of different lengths, so padding and grouping matter."""
     return [
@@ -113,3 +83,8 @@ def varied_reflections(n: int) -> list[Record]:
         )
         for i in range(n)
     ]
+
+
+def write_jsonl(path: Path, records: list[Record]) -> Path:
+    path.write_text("".join(r.to_json_line() + "\n" for r in records), encoding="utf-8")
+    return path
