@@ -1,5 +1,5 @@
 # The two entry points of the README: `make demo` (the main job, embedded) and `make test`.
-.PHONY: demo test setup services lint readme
+.PHONY: demo test setup services lint docs
 
 demo:
 	scripts/bootstrap.sh local-llm
@@ -18,5 +18,5 @@ services:
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
-readme:
-	.venv/bin/python scripts/update_readme.py
+docs:
+	.venv/bin/python scripts/generate_docs.py

@@ -9,8 +9,9 @@ import typer
 from typer.testing import CliRunner
 
 from reflectseq.cli import app
-from reflectseq.cli.config_cmd import reference_markdown
+from reflectseq.cli.config_cmd import reference_env
 from reflectseq.settings import Settings, get_settings
+from scripts.generate_docs import render_configuration, render_readme
 
 
 def test_embedded_defaults_use_sqlite_in_the_data_dir(tmp_path: Path) -> None:
@@ -63,6 +64,17 @@ def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "supersecret" not in result.output
 
 
-def test_readme_configuration_table_is_current() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    assert reference_markdown() in readme, "run: .venv/bin/python scripts/update_readme.py"
+def test_generated_documents_are_current() -> None:
+    root = Path(__file__).resolve().parents[2]
+    hint = "run: make docs"
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert render_readme(readme) == readme, hint
+    configuration = (root / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert configuration == render_configuration(), hint
+    assert (root / ".env.example").read_text(encoding="utf-8") == reference_env(), hint
+
+
+def test_env_example_names_every_setting() -> None:
+    lines = reference_env().splitlines()
+    names = [line[2:].split("=")[0] for line in lines if line.startswith("# REFLECTSEQ_")]
+    assert names == [f"REFLECTSEQ_{name.upper()}" for name in Settings.model_fields]
