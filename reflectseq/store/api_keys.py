@@ -46,7 +46,7 @@ def hash_key(plain_key: str) -> str:
 
 def _split(plain_key: str) -> str | None:
     """The prefix of a well-formed key, or None."""
-    parts = plain_key.split("_")
+    parts = plain_key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_SCHEME or len(parts[1]) != PREFIX_HEX_CHARS:
         return None
     return parts[1]

@@ -1,0 +1,64 @@
+"""The application factory: one FastAPI app per settings object.
+
+Everything the routes need (settings, the session factory) hangs off ``app.state`` rather than
+module globals, so tests and the benchmark can build apps on different databases side by side.
+Other parts (the review dashboard, exports) plug in with ``app.include_router``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
+from api.routes import execute, health, instruction_sets, languages, sequences
+from reflectseq import __version__
+from reflectseq.db.session import session_factory_for
+from reflectseq.settings import Settings, get_settings
+
+
+def _openapi_with_extra_models(app: FastAPI) -> dict[str, Any]:
+    """The generated document plus the schemas that hand-described request bodies refer to."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        _, extra = models_json_schema(
+            [(model, "validation") for model in instruction_sets.EXTRA_SCHEMA_MODELS],
+            ref_template=instruction_sets.SCHEMA_REF,
+        )
+        document.setdefault("components", {}).setdefault("schemas", {}).update(extra["$defs"])
+        app.openapi_schema = document
+    return app.openapi_schema
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for ``settings`` (the process-wide settings by default)."""
+    settings = settings or get_settings()
+    if settings.database_url.startswith("sqlite"):
+        settings.ensure_data_dir()
+    app = FastAPI(
+        title="reflectseq",
+        version=__version__,
+        description=(
+            "Submit programming instructions, follow their reflection sequences as they are "
+            "generated, and read them back. Every `/v1` route needs an API key "
+            "(`Authorization: Bearer <key>`). Errors share one shape: "
+            '`{"error": {"code", "message", "details"}}`.'
+        ),
+    )
+    app.state.settings = settings
+    app.state.session_factory = session_factory_for(settings.database_url)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    for module in (health, instruction_sets, sequences, languages, execute):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi_with_extra_models(app)  # type: ignore[method-assign]
+    return app

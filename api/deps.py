@@ -1,0 +1,26 @@
+"""Request-scoped access to what the app factory set up: settings and the session factory."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from reflectseq.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was created with (not the process-wide ones: tests differ)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session_factory(request: Request) -> sessionmaker[Session]:
+    """The app's session factory; handlers open one ``transaction`` per unit of work."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+AppSettings = Annotated[Settings, Depends(get_settings)]
+SessionFactory = Annotated[sessionmaker[Session], Depends(get_session_factory)]

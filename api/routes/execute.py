@@ -1,0 +1,34 @@
+"""``/v1/execute``: run code in the sandbox (the dashboard's re-run button)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.auth import Reviewer
+from api.errors import AUTH_RESPONSES, ApiError
+from api.schemas import ErrorDetail
+from reflectseq.languages import resolve_language
+from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult
+
+router = APIRouter(prefix="/v1/execute", tags=["execution"])
+
+
+@router.post(
+    "", response_model=ExecutionResult, responses=AUTH_RESPONSES, summary="Run code in the sandbox"
+)
+def execute_code(request: ExecutionRequest, _: Reviewer) -> ExecutionResult:
+    """Runs the code with the language's limits (or tighter ones given here) and no network.
+
+    A plain `def` route: FastAPI runs it in its thread pool, as the sandbox call blocks.
+    """
+    try:
+        language = resolve_language(request.language)
+    except KeyError as error:
+        raise ApiError(
+            422,
+            "the request is invalid",
+            details=[ErrorDetail(field="language", message=str(error).strip("\"'"))],
+        ) from error
+    from reflectseq.sandbox import execute
+
+    return execute(request.model_copy(update={"language": language.code}))

@@ -1,0 +1,321 @@
+"""``/v1/instruction-sets``: submit (JSON, JSONL or upload), list, inspect, cancel, retry."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.datastructures import UploadFile
+
+from api import dispatch
+from api.auth import Reviewer, Submitter
+from api.deps import AppSettings, SessionFactory
+from api.errors import (
+    AUTH_RESPONSES,
+    CONFLICT_RESPONSE,
+    NOT_FOUND_RESPONSE,
+    TOO_LARGE_RESPONSE,
+    ApiError,
+    details_from_pydantic,
+)
+from api.ingest import (
+    HashingChunks,
+    Submission,
+    check_header,
+    pull_from_async,
+    pull_from_file,
+    store_submission,
+)
+from api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, decode_cursor, encode_cursor
+from api.schemas import (
+    ActionOut,
+    InstructionSetOut,
+    InstructionSetPage,
+    InstructionSetSubmission,
+    ProgressOut,
+    SubmissionHeader,
+    SubmissionOut,
+)
+from api.views import duplicates_out, instruction_set_out, instruction_sets_out, progress_out
+from reflectseq.db.session import transaction
+from reflectseq.specs import GenerationConfigSpec, InstructionSpec
+from reflectseq.store.instruction_sets import get_instruction_set
+from reflectseq.store.queries import list_instruction_sets, set_progress
+
+router = APIRouter(prefix="/v1/instruction-sets", tags=["instruction sets"])
+
+SetId = Annotated[int, Path(ge=1, le=MAX_ID, description="Instruction set id.")]
+JSONL_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines"})
+SCHEMA_REF = "#/components/schemas/{model}"
+
+# The body is read by hand (streamed), so its three accepted forms are described here.
+SUBMISSION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": SCHEMA_REF.format(model="InstructionSetSubmission")}
+            },
+            "application/x-ndjson": {
+                "schema": {"$ref": SCHEMA_REF.format(model="InstructionSpec")},
+                "description": "One instruction per line; name and config as query parameters.",
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "name"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "JSONL"},
+                        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "generation_config": {
+                            "type": "string",
+                            "description": "The generation config as a JSON object.",
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+# Models the OpenAPI document needs although no route declares them as a parameter.
+EXTRA_SCHEMA_MODELS = (InstructionSetSubmission, InstructionSpec, GenerationConfigSpec)
+
+
+def _header(name: str | None, generation_config: str | None) -> SubmissionHeader:
+    """The header of a JSONL submission, from query parameters or form fields."""
+    try:
+        config = (
+            GenerationConfigSpec.model_validate_json(generation_config)
+            if generation_config
+            else GenerationConfigSpec()
+        )
+    except ValidationError as error:
+        raise ApiError(
+            422,
+            "the generation config is invalid",
+            details=details_from_pydantic(error.errors(), prefix=("generation_config",)),
+        ) from error
+    try:
+        header = SubmissionHeader.model_validate({"name": name, "generation_config": config})
+    except ValidationError as error:
+        raise ApiError(
+            422, "the submission header is invalid", details=details_from_pydantic(error.errors())
+        ) from error
+    check_header(header)
+    return header
+
+
+def _seed(header: SubmissionHeader) -> bytes:
+    """Hash seed: a retried JSONL upload under another name is another submission."""
+    return header.model_dump_json().encode() + b"\n"
+
+
+async def _read_submission(
+    request: Request, name: str | None, generation_config: str | None
+) -> tuple[str, HashingChunks, SubmissionHeader | None]:
+    """Decide the body format and wrap the body as hashed chunks."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type in JSONL_TYPES:
+        header = _header(name, generation_config)
+        return "jsonl", HashingChunks(pull_from_async(request.stream()), seed=_seed(header)), header
+    if media_type == "application/json":
+        body = await request.body()
+        return "json", HashingChunks(iter([body]).__next__), None
+    if media_type == "multipart/form-data":
+        form = await request.form(max_files=1, max_fields=8)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(422, "the upload needs a `file` part holding JSONL")
+        fields = {key: value for key, value in form.items() if isinstance(value, str)}
+        header = _header(fields.get("name"), fields.get("generation_config"))
+        return "jsonl", HashingChunks(pull_from_file(upload.file.read), seed=_seed(header)), header
+    raise ApiError(
+        415,
+        "send application/json, application/x-ndjson or multipart/form-data",
+        details=[],
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SubmissionOut,
+    openapi_extra=SUBMISSION_BODY,
+    responses={
+        200: {"model": SubmissionOut, "description": "A replay of an earlier submission."},
+        **AUTH_RESPONSES,
+        **CONFLICT_RESPONSE,
+        **TOO_LARGE_RESPONSE,
+    },
+    summary="Submit an instruction set",
+)
+async def submit_instruction_set(
+    *,
+    request: Request,
+    principal: Submitter,
+    factory: SessionFactory,
+    background: BackgroundTasks,
+    name: Annotated[
+        str | None, Query(max_length=200, description="Set name (JSONL body only).")
+    ] = None,
+    generation_config: Annotated[
+        str | None,
+        Query(max_length=10_000, description="Generation config as JSON (JSONL body only)."),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Makes a retried submission return the first result.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Store a set of instructions and queue one sequence per distinct instruction.
+
+    The body is JSON (`{name, generation_config, instructions}`), JSONL (one instruction per
+    line, streamed; name and config as query parameters) or a multipart upload of a JSONL
+    file. Invalid input stores nothing and gets 422 listing up to 20 problems by line and
+    field. Duplicates (same content hash) are skipped and listed.
+    """
+    body_format, body, header = await _read_submission(request, name, generation_config)
+    submission = Submission(
+        body_format="json" if body_format == "json" else "jsonl",
+        body=body,
+        header=header,
+        idempotency_key=idempotency_key,
+        key_id=principal.key_id,
+    )
+    outcome = await anyio.to_thread.run_sync(partial(store_submission, factory, submission))
+    out = await run_in_threadpool(_set_out, factory, outcome.set_id)
+    if not outcome.replayed:
+        background.add_task(dispatch.enqueue_instruction_set, outcome.set_id)
+    payload = SubmissionOut(**out.model_dump(), duplicates=duplicates_out(outcome.duplicates))
+    return JSONResponse(
+        payload.model_dump(mode="json"),
+        status_code=200 if outcome.replayed else 201,
+        background=background,
+    )
+
+
+def _set_out(factory: sessionmaker[Session], set_id: int) -> InstructionSetOut:
+    with transaction(factory) as session:
+        row = get_instruction_set(session, set_id)
+        return instruction_set_out(row, set_progress(session, set_id))
+
+
+@router.get(
+    "",
+    response_model=InstructionSetPage,
+    responses=AUTH_RESPONSES,
+    summary="List instruction sets",
+)
+def list_sets(
+    _: Reviewer,
+    factory: SessionFactory,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> InstructionSetPage:
+    """Sets by ascending id with their progress; follow `next_cursor` for more."""
+    with transaction(factory) as session:
+        rows, last_id = list_instruction_sets(session, after_id=decode_cursor(cursor), limit=limit)
+        return InstructionSetPage(
+            items=instruction_sets_out(session, rows), next_cursor=encode_cursor(last_id)
+        )
+
+
+@router.get(
+    "/{set_id}",
+    response_model=InstructionSetOut,
+    responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSE},
+    summary="Get an instruction set with its progress",
+)
+def get_set(set_id: SetId, _: Reviewer, factory: SessionFactory) -> InstructionSetOut:
+    """Counts by status, rounds, tokens, cost and pass rate, aggregated in one query."""
+    return _set_out(factory, set_id)
+
+
+def _ensure_exists(factory: sessionmaker[Session], set_id: int) -> None:
+    with transaction(factory) as session:
+        get_instruction_set(session, set_id)
+
+
+@router.post(
+    "/{set_id}/cancel",
+    response_model=ActionOut,
+    responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSE, **CONFLICT_RESPONSE},
+    summary="Cancel the unfinished sequences of a set",
+)
+def cancel_set(set_id: SetId, _: Submitter, factory: SessionFactory) -> ActionOut:
+    """Pending and queued sequences are cancelled; running ones stop at their next step."""
+    _ensure_exists(factory, set_id)
+    return ActionOut(instruction_set_id=set_id, affected=dispatch.cancel_instruction_set(set_id))
+
+
+@router.post(
+    "/{set_id}/retry-failed",
+    response_model=ActionOut,
+    responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSE, **CONFLICT_RESPONSE},
+    summary="Queue the failed sequences of a set again",
+)
+def retry_failed_sequences(set_id: SetId, _: Submitter, factory: SessionFactory) -> ActionOut:
+    """Failed sequences go back to the workers; the others are left alone."""
+    _ensure_exists(factory, set_id)
+    return ActionOut(instruction_set_id=set_id, affected=dispatch.retry_failed(set_id))
+
+
+def _progress(factory: sessionmaker[Session], set_id: int) -> ProgressOut:
+    with transaction(factory) as session:
+        return progress_out(set_progress(session, set_id))
+
+
+async def _progress_events(
+    factory: sessionmaker[Session], set_id: int, interval_s: float
+) -> AsyncIterator[ServerSentEvent]:
+    """A ``progress`` event whenever the counts change, then ``done`` once the set is finished."""
+    last: ProgressOut | None = None
+    while True:
+        progress = await run_in_threadpool(_progress, factory, set_id)
+        if progress != last:
+            yield ServerSentEvent(data=progress.model_dump_json(), event="progress")
+            last = progress
+        if progress.finished:
+            yield ServerSentEvent(data=progress.model_dump_json(), event="done")
+            return
+        await anyio.sleep(interval_s)
+
+
+@router.get(
+    "/{set_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": (
+                "Server-sent events: `progress` (a ProgressOut as JSON) on every change, "
+                "then `done` when the set is finished."
+            ),
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **AUTH_RESPONSES,
+        **NOT_FOUND_RESPONSE,
+    },
+    summary="Follow a set's progress live",
+)
+async def set_events(
+    set_id: SetId, _: Reviewer, factory: SessionFactory, settings: AppSettings
+) -> EventSourceResponse:
+    """Streams progress snapshots while the set runs; the stream ends when it is finished."""
+    await run_in_threadpool(_ensure_exists, factory, set_id)
+    return EventSourceResponse(
+        _progress_events(factory, set_id, settings.sse_poll_interval_s), ping=15
+    )
