@@ -1,0 +1,178 @@
+"""Sequence lifecycle writes of the loop: queueing, claiming, ownership, reaping, cancelling.
+
+Ownership is what makes redelivered tasks harmless. A worker *claims* a sequence, which bumps
+``attempt``; every later step commits only while the sequence is still ``running`` under that
+attempt (``still_owned``). A second delivery of the same task, a reaped sequence picked up
+elsewhere, or a cancellation all change that, and the old holder's next commit turns into a
+no-op instead of a duplicate block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from reflectseq.db.base import utcnow
+from reflectseq.db.models import InstructionSet, Sequence
+from reflectseq.enums import SequenceStatus
+from reflectseq.store.errors import InvalidState, NotFound
+
+OPEN_STATUSES = (SequenceStatus.PENDING, SequenceStatus.QUEUED, SequenceStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on a sequence: valid while ``attempt`` is unchanged and it is running."""
+
+    sequence_id: int
+    attempt: int
+
+
+def claim(
+    session: Session, sequence_id: int, *, worker: str, stale_after: timedelta
+) -> Claim | None:
+    """Take a queued sequence (or one whose holder stopped heartbeating) for this worker.
+
+    Returns None when there is nothing to do: the sequence is finished, cancelled, still held by
+    a live worker, or gone. The row is locked for the decision (Postgres ``FOR UPDATE``; SQLite
+    serializes writers anyway), so two deliveries can never both claim it.
+    """
+    sequence = session.scalar(select(Sequence).where(Sequence.id == sequence_id).with_for_update())
+    if sequence is None:
+        return None
+    now = utcnow()
+    takeable = sequence.status in (SequenceStatus.PENDING, SequenceStatus.QUEUED) or (
+        sequence.status == SequenceStatus.RUNNING
+        and (sequence.heartbeat_at is None or sequence.heartbeat_at < now - stale_after)
+    )
+    if not takeable:
+        return None
+    sequence.status = SequenceStatus.RUNNING
+    sequence.attempt += 1
+    sequence.worker = worker
+    sequence.heartbeat_at = now
+    sequence.started_at = sequence.started_at or now
+    sequence.error = None
+    session.flush()
+    return Claim(sequence_id=sequence.id, attempt=sequence.attempt)
+
+
+def still_owned(session: Session, held: Claim) -> bool:
+    """Heartbeat and ownership check in one statement, inside the step's transaction.
+
+    The UPDATE also locks the row until the step commits, so a cancellation or a reaper cannot
+    slip between the check and the step's writes.
+    """
+    result = session.execute(
+        update(Sequence)
+        .where(
+            Sequence.id == held.sequence_id,
+            Sequence.attempt == held.attempt,
+            Sequence.status == SequenceStatus.RUNNING,
+        )
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _open_set(session: Session, set_id: int) -> InstructionSet:
+    instruction_set = session.get(InstructionSet, set_id)
+    if instruction_set is None:
+        raise NotFound("instruction set", set_id)
+    return instruction_set
+
+
+def queue_pending(session: Session, set_id: int) -> list[int]:
+    """Mark the set's pending sequences queued and return their ids (to send one task each)."""
+    instruction_set = _open_set(session, set_id)
+    if instruction_set.cancelled_at is not None:
+        raise InvalidState(f"instruction set {set_id} is cancelled")
+    ids = list(
+        session.scalars(
+            update(Sequence)
+            .where(Sequence.instruction_set_id == set_id, Sequence.status == SequenceStatus.PENDING)
+            .values(status=SequenceStatus.QUEUED, updated_at=utcnow())
+            .returning(Sequence.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return sorted(ids)
+
+
+def requeue_failed(session: Session, set_id: int) -> list[int]:
+    """Mark the set's failed sequences queued again; the loop resumes from their stored state."""
+    instruction_set = _open_set(session, set_id)
+    if instruction_set.cancelled_at is not None:
+        raise InvalidState(f"instruction set {set_id} is cancelled")
+    ids = list(
+        session.scalars(
+            update(Sequence)
+            .where(Sequence.instruction_set_id == set_id, Sequence.status == SequenceStatus.FAILED)
+            .values(status=SequenceStatus.QUEUED, error=None, finished_at=None, updated_at=utcnow())
+            .returning(Sequence.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return sorted(ids)
+
+
+def cancel_set(session: Session, set_id: int) -> int:
+    """Cancel a set: stamp it and cancel every sequence not finished yet; returns how many.
+
+    Running sequences are cancelled too: their worker's next ownership check fails and it stops.
+    Cancelling twice is harmless (the second call cancels nothing).
+    """
+    instruction_set = _open_set(session, set_id)
+    now = utcnow()
+    if instruction_set.cancelled_at is None:
+        instruction_set.cancelled_at = now
+    result = session.execute(
+        update(Sequence)
+        .where(Sequence.instruction_set_id == set_id, Sequence.status.in_(OPEN_STATUSES))
+        .values(status=SequenceStatus.CANCELLED, finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def requeue_stale(
+    session: Session, *, stale_after: timedelta, now: datetime | None = None
+) -> list[int]:
+    """Sequences left ``running`` by a dead worker (no heartbeat for ``stale_after``), requeued.
+
+    Returns their ids, to send a fresh task for each; a stale holder that wakes up again loses
+    its claim at its next ownership check because the new claim bumps ``attempt``.
+    """
+    cutoff = (now or utcnow()) - stale_after
+    return sorted(
+        session.scalars(
+            update(Sequence)
+            .where(
+                Sequence.status == SequenceStatus.RUNNING,
+                or_(Sequence.heartbeat_at.is_(None), Sequence.heartbeat_at < cutoff),
+            )
+            .values(status=SequenceStatus.QUEUED, updated_at=utcnow())
+            .returning(Sequence.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
+def fail_open_sequences(session: Session, set_ids: Seq[int], error: str) -> int:
+    """Fail every unfinished sequence of these sets at once (the endpoint rejects every call)."""
+    now = utcnow()
+    result = session.execute(
+        update(Sequence)
+        .where(
+            and_(Sequence.instruction_set_id.in_(list(set_ids)), Sequence.status.in_(OPEN_STATUSES))
+        )
+        .values(status=SequenceStatus.FAILED, error=error, finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,159 @@
+"""Any OpenAI-compatible chat endpoint (OpenAI, vLLM, SGLang, Ollama, llama.cpp server, ...).
+
+Uses the official SDK for the wire format but does its own retrying (the SDK's is switched
+off): every attempt must pass the shared rate limiter again, and the delays must follow the
+deployment's backoff settings rather than the SDK's fixed ones.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import openai
+
+from workers.llm.base import ChatMessage, Completion, LlmError, LlmRejected, Sampling
+from workers.llm.pricing import PriceTable
+from workers.llm.ratelimit import RateLimiter, UnlimitedRateLimiter
+from workers.llm.retry import RetryPolicy, retry_after_seconds
+
+# An answer cut off or withheld is not a usable answer, even though the HTTP call succeeded.
+FAILED_FINISH_REASONS = frozenset({"length", "content_filter"})
+CHARS_PER_TOKEN = 4  # rough estimate for reserving token budget before the real count is known
+_REJECTING = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
+_TRANSIENT = (
+    openai.RateLimitError,
+    openai.InternalServerError,
+    openai.APITimeoutError,
+    openai.APIConnectionError,
+    openai.ConflictError,
+)
+
+
+def _error_body(error: openai.APIError) -> dict[str, Any]:
+    body = error.body if isinstance(error.body, dict) else {"body": error.body}
+    status = getattr(error, "status_code", None)
+    return {"status_code": status, "error": body, "message": str(error)}
+
+
+class OpenAIBackend:
+    """Chat completions against one endpoint and model."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None = None,
+        api_key: str = "",
+        timeout_s: float = 120.0,
+        extra_headers: dict[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        prices: PriceTable | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._model = model
+        self._client = openai.OpenAI(
+            base_url=base_url or None,
+            # Self-hosted servers accept any key, but the SDK insists on one being set.
+            api_key=api_key or "unused",
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+            max_retries=0,
+            default_headers=extra_headers or {},
+        )
+        self._retry = retry or RetryPolicy()
+        self._limiter = limiter or UnlimitedRateLimiter()
+        self._prices = prices or PriceTable()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    @property
+    def model(self) -> str:
+        """The model name sent with every request."""
+        return self._model
+
+    def complete(self, messages: list[ChatMessage], sampling: Sampling) -> Completion:
+        """One answer, retrying transient failures; raises ``LlmError`` / ``LlmRejected``."""
+        estimate = sum(len(message["content"]) for message in messages) // CHARS_PER_TOKEN
+        estimate += sampling.max_tokens
+        retry = 0
+        while True:
+            try:
+                return self._attempt(messages, sampling, estimate)
+            except LlmError as error:
+                if not error.transient or retry >= self._retry.max_retries:
+                    raise
+                self._sleep(self._retry.delay(retry, error.retry_after_s, self._rng))
+                retry += 1
+
+    def _attempt(
+        self, messages: list[ChatMessage], sampling: Sampling, estimate: int
+    ) -> Completion:
+        with self._limiter.acquire(estimate) as lease:
+            started = time.perf_counter()
+            try:
+                response = self._client.chat.completions.create(
+                    model=self._model,
+                    messages=messages,  # type: ignore[arg-type]
+                    temperature=sampling.temperature,
+                    top_p=sampling.top_p,
+                    max_tokens=sampling.max_tokens,
+                    seed=sampling.seed,
+                )
+            except _REJECTING as error:
+                lease.settle(0)
+                raise LlmRejected(
+                    f"endpoint rejected the call ({error.status_code}): {error.message}",
+                    raw=_error_body(error),
+                ) from error
+            except _TRANSIENT as error:
+                lease.settle(0)
+                status_error = isinstance(error, openai.APIStatusError)
+                raise LlmError(
+                    f"transient endpoint failure: {error}",
+                    transient=True,
+                    raw=_error_body(error) if status_error else None,
+                    retry_after_s=(
+                        retry_after_seconds(dict(error.response.headers)) if status_error else None
+                    ),
+                ) from error
+            except openai.APIError as error:
+                lease.settle(0)
+                raise LlmError(
+                    f"endpoint refused the request: {error}",
+                    transient=False,
+                    raw=_error_body(error),
+                ) from error
+            latency = time.perf_counter() - started
+            raw = response.model_dump(mode="json")
+            usage = response.usage
+            tokens_in = usage.prompt_tokens if usage else 0
+            tokens_out = usage.completion_tokens if usage else 0
+            lease.settle(tokens_in + tokens_out)
+        if not response.choices:
+            raise LlmError(
+                f"endpoint answered without choices: {json.dumps(raw)[:300]}",
+                transient=True,
+                raw=raw,
+            )
+        choice = response.choices[0]
+        finish_reason = choice.finish_reason or "stop"
+        if finish_reason in FAILED_FINISH_REASONS:
+            raise LlmError(
+                f"the answer was cut off (finish_reason={finish_reason})", transient=False, raw=raw
+            )
+        return Completion(
+            text=choice.message.content or "",
+            model=response.model or self._model,
+            finish_reason=finish_reason,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost=self._prices.cost(self._model, tokens_in, tokens_out),
+            latency_s=latency,
+            raw=raw,
+        )

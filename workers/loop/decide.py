@@ -1,0 +1,123 @@
+"""The loop's next-step decision, as a pure function of what is stored.
+
+The worker never remembers anything between steps: it reads the sequence, asks ``next_action``
+what to do, does that one thing (one LLM call or one execution) and commits the result. A
+crashed or redelivered task therefore resumes exactly where the database says it stopped.
+
+Stage 1 (reflection) alternates model answers and executions. It ends when an execution passes,
+when ``max_rounds`` executions were spent, when the token or cost budget is exhausted, or when
+the model twice in a row answers without runnable code. Stage 2 asks for the one-off answer,
+then its code is verified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from reflectseq.enums import BlockKind
+
+MAX_ANSWERS_WITHOUT_CODE = 2
+
+
+@dataclass(frozen=True)
+class BlockView:
+    """What the decision (and the chat transcript) needs of a stored block."""
+
+    kind: BlockKind
+    content: str = ""
+    runnable: bool = False  # a code block in the task's language
+    passed: bool = False  # an execution block whose program passed
+    llm_call_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The stored state of one sequence, reduced to what decides the next step."""
+
+    has_instruction: bool
+    reflection: tuple[BlockView, ...]
+    has_one_off_answer: bool
+    one_off_runnable: bool
+    one_off_verified: bool
+    rounds: int
+    max_rounds: int
+    budget_exhausted: bool
+
+
+class Step(StrEnum):
+    """The kinds of step the loop can take."""
+
+    WRITE_INSTRUCTION = "write_instruction"  # message 0, no model call
+    ASK_REFLECTION = "ask_reflection"  # one stage-1 model call
+    EXECUTE = "execute"  # run the last stage-1 code block
+    ASK_ONE_OFF = "ask_one_off"  # messages 2 and 3: the one-off model call
+    VERIFY = "verify"  # run the one-off answer's code
+    FINISH_UNVERIFIABLE = "finish_unverifiable"  # the one-off answer has no code to run
+    DONE = "done"
+
+
+class Prompt(StrEnum):
+    """Which follow-up the stage-1 call sends."""
+
+    FIRST = "first"
+    AFTER_FAILURE = "after_failure"
+    MISSING_CODE = "missing_code"
+
+
+@dataclass(frozen=True)
+class Action:
+    """The next step, with what it needs to know."""
+
+    step: Step
+    prompt: Prompt | None = None
+    reflection_pass: bool | None = None
+
+
+def answers_without_code(blocks: tuple[BlockView, ...]) -> int:
+    """How many model answers in a row, at the end, brought no runnable code."""
+    calls: list[int | None] = []
+    for block in reversed(blocks):
+        if block.kind == BlockKind.EXECUTION or block.runnable:
+            break
+        if not calls or calls[-1] != block.llm_call_id:
+            calls.append(block.llm_call_id)
+    return len(calls)
+
+
+def reflection_verdict(snapshot: Snapshot) -> bool | None:
+    """None while stage 1 goes on, else whether its tests passed."""
+    blocks = snapshot.reflection
+    last = blocks[-1] if blocks else None
+    if last is not None and last.kind == BlockKind.EXECUTION and last.passed:
+        return True
+    if last is not None and last.kind == BlockKind.CODE and last.runnable:
+        return None  # an answer waits for its execution
+    if snapshot.rounds >= snapshot.max_rounds or snapshot.budget_exhausted:
+        return False
+    if answers_without_code(blocks) >= MAX_ANSWERS_WITHOUT_CODE:
+        return False
+    return None
+
+
+def next_action(snapshot: Snapshot) -> Action:  # noqa: PLR0911 - a decision table
+    """The one step to take next."""
+    if not snapshot.has_instruction:
+        return Action(Step.WRITE_INSTRUCTION)
+    if snapshot.has_one_off_answer:
+        if snapshot.one_off_verified:
+            return Action(Step.DONE)
+        if snapshot.one_off_runnable:
+            return Action(Step.VERIFY)
+        return Action(Step.FINISH_UNVERIFIABLE)
+    verdict = reflection_verdict(snapshot)
+    if verdict is not None:
+        return Action(Step.ASK_ONE_OFF, reflection_pass=verdict)
+    blocks = snapshot.reflection
+    if blocks and blocks[-1].kind == BlockKind.CODE and blocks[-1].runnable:
+        return Action(Step.EXECUTE)
+    if not blocks:
+        return Action(Step.ASK_REFLECTION, prompt=Prompt.FIRST)
+    if blocks[-1].kind == BlockKind.EXECUTION:
+        return Action(Step.ASK_REFLECTION, prompt=Prompt.AFTER_FAILURE)
+    return Action(Step.ASK_REFLECTION, prompt=Prompt.MISSING_CODE)

@@ -1,0 +1,138 @@
+"""Reading one sequence's stored state into what the next step needs.
+
+One read per step, no state carried between steps: this is what lets any worker resume any
+sequence at any point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from reflectseq.db.models import Block, GenerationConfig, Instruction
+from reflectseq.enums import BlockKind, ExecutionStatus
+from reflectseq.languages import Language, resolve_language
+from reflectseq.parsing import parse_answer, pick_code
+from reflectseq.store.sequences import load_sequence_tree
+from workers.loop.decide import BlockView, Snapshot
+from workers.prompts import PromptSet, TaskView, load_prompts
+
+INSTRUCTION, REFLECTION, ONE_OFF_INSTRUCTION, ONE_OFF_ANSWER = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class Task:
+    """The instruction and how it is presented."""
+
+    instruction_id: int
+    text: str
+    tests: str | None
+    language: Language
+    view: TaskView
+
+    @property
+    def fences(self) -> frozenset[str]:
+        """Fence words that mean "this task's language"."""
+        names = {self.language.fence, self.language.code, *self.language.aliases}
+        return frozenset(name.lower() for name in names)
+
+
+@dataclass(frozen=True)
+class LoadedState:
+    """A sequence as the step sees it."""
+
+    sequence_id: int
+    instruction_set_id: int
+    config: GenerationConfig
+    prompts: PromptSet
+    task: Task
+    snapshot: Snapshot
+    messages: dict[int, list[Block]]
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    flags: dict[str, Any]
+
+    def block_views(self, message_index: int) -> tuple[BlockView, ...]:
+        """The stored blocks of a message as the pure decision sees them."""
+        return tuple(
+            view_of(block, self.task.language.code)
+            for block in self.messages.get(message_index, [])
+        )
+
+    def text_of(self, message_index: int) -> str:
+        """The first block's content of a one-block message (instructions, final answer)."""
+        return self.messages[message_index][0].content
+
+
+def view_of(block: Block, language_code: str) -> BlockView:
+    """The decision's view of a stored block."""
+    return BlockView(
+        kind=block.kind,
+        content=block.content,
+        runnable=block.kind == BlockKind.CODE and block.language == language_code,
+        passed=block.execution_status == ExecutionStatus.PASSED,
+        llm_call_id=block.llm_call_id,
+    )
+
+
+def budget_exhausted(config: GenerationConfig, tokens: int, cost: float) -> bool:
+    """Whether the sequence spent its token or cost budget."""
+    over_tokens = config.budget_tokens is not None and tokens >= config.budget_tokens
+    over_cost = config.budget_cost is not None and cost >= config.budget_cost
+    return over_tokens or over_cost
+
+
+def load_state(session: Session, sequence_id: int) -> LoadedState:
+    """Read everything the next step needs in three queries plus two look-ups."""
+    sequence = load_sequence_tree(session, sequence_id)
+    config = session.get_one(GenerationConfig, sequence.generation_config_id)
+    instruction = session.get_one(Instruction, sequence.instruction_id)
+    language = resolve_language(sequence.language)
+    view = TaskView(
+        task=instruction.text,
+        language=language.name,
+        fence=language.fence,
+        tests=instruction.tests or "",
+        show_tests=config.show_tests,
+    )
+    task = Task(
+        instruction_id=instruction.id,
+        text=instruction.text,
+        tests=instruction.tests,
+        language=language,
+        view=view,
+    )
+    messages = {message.index: list(message.blocks) for message in sequence.messages}
+    answer = messages.get(ONE_OFF_ANSWER, [])
+    answer_text = next((b.content for b in answer if b.kind == BlockKind.TEXT), None)
+    snapshot = Snapshot(
+        has_instruction=INSTRUCTION in messages,
+        reflection=tuple(view_of(b, language.code) for b in messages.get(REFLECTION, [])),
+        has_one_off_answer=answer_text is not None,
+        one_off_runnable=(
+            answer_text is not None
+            and pick_code(parse_answer(answer_text), task.fences) is not None
+        ),
+        one_off_verified=any(b.kind == BlockKind.EXECUTION for b in answer),
+        rounds=sequence.rounds,
+        max_rounds=config.max_rounds,
+        budget_exhausted=budget_exhausted(
+            config, sequence.tokens_in + sequence.tokens_out, sequence.cost
+        ),
+    )
+    return LoadedState(
+        sequence_id=sequence.id,
+        instruction_set_id=sequence.instruction_set_id,
+        config=config,
+        prompts=load_prompts(config.prompt_version),
+        task=task,
+        snapshot=snapshot,
+        messages=messages,
+        tokens_in=sequence.tokens_in,
+        tokens_out=sequence.tokens_out,
+        cost=sequence.cost,
+        flags=dict(sequence.flags or {}),
+    )

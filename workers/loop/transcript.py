@@ -1,0 +1,96 @@
+"""The chat a model sees, rebuilt from stored blocks (pure).
+
+Stored blocks are the truth; the chat is derived from them each time, so a resumed sequence
+sends exactly what an uninterrupted one would have. Assistant turns are the model's text and
+code (code re-fenced); every execution becomes a user turn with its feedback text, followed by
+the prompt that asks for a fix. The one-off question is asked after the whole reflection, so
+the model answers with what it learned, while the stored record shows the student only the
+one-off instruction.
+"""
+
+from __future__ import annotations
+
+from reflectseq.enums import BlockKind
+from reflectseq.format import fenced
+from workers.llm.base import ChatMessage
+from workers.loop.decide import BlockView, Prompt
+from workers.prompts import PromptSet, TaskView
+
+
+def _nudge(prompts: PromptSet, task: TaskView, after: BlockView) -> str | None:
+    """What to ask before the model answers again, given the last stored block."""
+    if after.kind == BlockKind.EXECUTION:
+        return None if after.passed else prompts.render("retry_after_failure", task)
+    return prompts.render("missing_code", task)
+
+
+def with_user_turn(messages: list[ChatMessage], text: str) -> list[ChatMessage]:
+    """Append a user turn, merged into a trailing one (some chat templates reject two in a row)."""
+    if messages and messages[-1]["role"] == "user":
+        merged: ChatMessage = {"role": "user", "content": f"{messages[-1]['content']}\n\n{text}"}
+        return [*messages[:-1], merged]
+    return [*messages, {"role": "user", "content": text}]
+
+
+def reflection_chat(
+    prompts: PromptSet, task: TaskView, instruction: str, blocks: tuple[BlockView, ...]
+) -> list[ChatMessage]:
+    """System prompt, the stage-1 instruction, then the stored answers and executions."""
+    messages: list[ChatMessage] = [
+        {"role": "system", "content": prompts.render("system", task)},
+        {"role": "user", "content": instruction},
+    ]
+    parts: list[str] = []
+    previous: BlockView | None = None
+
+    def flush() -> None:
+        if parts:
+            messages.append({"role": "assistant", "content": "\n\n".join(parts)})
+            parts.clear()
+
+    for block in blocks:
+        if block.kind == BlockKind.EXECUTION:
+            flush()
+            messages[:] = with_user_turn(messages, block.content)
+        else:
+            new_answer = previous is not None and (
+                previous.kind == BlockKind.EXECUTION or previous.llm_call_id != block.llm_call_id
+            )
+            if new_answer and previous is not None:
+                flush()
+                nudge = _nudge(prompts, task, previous)
+                if nudge:
+                    messages[:] = with_user_turn(messages, nudge)
+            content = (
+                fenced(block.content, task.fence) if block.kind == BlockKind.CODE else block.content
+            )
+            parts.append(content)
+        previous = block
+    flush()
+    return messages
+
+
+def stage_one_request(
+    prompts: PromptSet,
+    task: TaskView,
+    instruction: str,
+    blocks: tuple[BlockView, ...],
+    prompt: Prompt,
+) -> list[ChatMessage]:
+    """The chat of the next stage-1 call."""
+    messages = reflection_chat(prompts, task, instruction, blocks)
+    if prompt == Prompt.FIRST or not blocks:
+        return messages
+    nudge = _nudge(prompts, task, blocks[-1])
+    return with_user_turn(messages, nudge) if nudge else messages
+
+
+def one_off_request(
+    prompts: PromptSet,
+    task: TaskView,
+    instruction: str,
+    blocks: tuple[BlockView, ...],
+    one_off_instruction: str,
+) -> list[ChatMessage]:
+    """The whole reflection, then the one-off instruction as the next user turn."""
+    return with_user_turn(reflection_chat(prompts, task, instruction, blocks), one_off_instruction)
