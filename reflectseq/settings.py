@@ -101,6 +101,81 @@ class Settings(BaseSettings):
         description="Send the dashboard's cookies over HTTPS only (set it behind TLS).",
     )
 
+    # --- LLM and reflection loop (workers/) ---
+    llm_backend: Literal["local", "openai"] = Field(
+        default="local",
+        description="Default backend of `reflectseq run`: the bundled offline model or an endpoint.",
+    )
+    llm_base_url: str = Field(
+        default="", description="Base URL of the OpenAI-compatible endpoint (empty: OpenAI's)."
+    )
+    llm_api_key: SecretStr = Field(
+        default=SecretStr(""), description="API key of the OpenAI-compatible endpoint."
+    )
+    llm_model: str = Field(default="", description="Model name sent to the endpoint.")
+    llm_extra_headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra HTTP headers sent with every LLM request (JSON)."
+    )
+    llm_timeout_s: float = Field(default=120.0, gt=0, description="Timeout of one LLM request.")
+    llm_max_retries: int = Field(
+        default=6, ge=0, description="Retries of a transient LLM failure (429, 5xx, timeout)."
+    )
+    llm_backoff_base_s: float = Field(
+        default=1.0, gt=0, description="First retry delay; doubles per retry, with full jitter."
+    )
+    llm_backoff_max_s: float = Field(default=60.0, gt=0, description="Longest retry delay.")
+    llm_requests_per_minute: int = Field(
+        default=0, ge=0, description="Requests per minute over all workers (0: unlimited)."
+    )
+    llm_tokens_per_minute: int = Field(
+        default=0, ge=0, description="Tokens per minute over all workers (0: unlimited)."
+    )
+    llm_max_concurrency: int = Field(
+        default=0, ge=0, description="Requests in flight at once over all workers (0: unlimited)."
+    )
+    llm_fail_fast_after: int = Field(
+        default=3,
+        ge=1,
+        description=(
+            "Consecutive rejected calls (bad key, unknown model) after which every sequence of "
+            "the run fails at once instead of trying each one."
+        ),
+    )
+    llm_price_table: Path | None = Field(
+        default=None,
+        description=(
+            "TOML file of prices per million tokens, `[models.\"NAME\"] input = 0.15, output = "
+            "0.6`; unknown models cost 0."
+        ),
+    )
+    local_model: Literal["qwen2.5-coder-0.5b", "smollm2-135m"] = Field(
+        default="qwen2.5-coder-0.5b", description="The bundled offline model (`local-llm` extra)."
+    )
+    local_threads: int = Field(
+        default=0, ge=0, description="CPU threads of the local model (0: all cores)."
+    )
+    local_context_tokens: int = Field(
+        default=8192, ge=512, description="Context window of the local model."
+    )
+    worker_concurrency: int = Field(
+        default=2, ge=1, description="Sequences processed at once by one worker or `run`."
+    )
+    celery_queue: str = Field(default="reflectseq", description="Celery queue of loop tasks.")
+    reaper_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the reaper looks for abandoned sequences."
+    )
+    stale_after_s: float = Field(
+        default=900.0,
+        gt=0,
+        description=(
+            "A running sequence without a heartbeat for this long belongs to a dead worker and "
+            "is requeued. Must exceed the longest single LLM call or execution."
+        ),
+    )
+    broker_visibility_timeout_s: int = Field(
+        default=3600, ge=1, description="Redis redelivers an unacknowledged task after this long."
+    )
+
     @model_validator(mode="after")
     def _fill_embedded_database(self) -> Settings:
         if not self.database_url:
