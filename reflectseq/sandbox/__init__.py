@@ -1,0 +1,83 @@
+"""Isolated execution of generated programs in every MultiPL-E language.
+
+``execute`` runs one request with the backend chosen in the settings (bubblewrap on this host, or
+per-language docker images) and judges it by the language's pass rule; ``execute_many`` runs a
+batch under a concurrency limit. Both are safe to call from many threads and processes at once:
+the host-wide concurrency limit is enforced by lock files, not by in-process state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Protocol
+
+from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult, StepResult
+from reflectseq.sandbox.plan import ExecutionPlan, plan_execution
+from reflectseq.sandbox.supervisor import OutputLimits
+from reflectseq.settings import Settings, get_settings
+
+__all__ = [
+    "ExecutionRequest",
+    "ExecutionResult",
+    "StepResult",
+    "execute",
+    "execute_many",
+    "get_backend",
+]
+
+
+class Backend(Protocol):
+    """Something that runs an execution plan to a judged result."""
+
+    def execute(self, plan: ExecutionPlan) -> ExecutionResult: ...
+
+
+def build_backend(settings: Settings) -> Backend:
+    """The backend the settings ask for."""
+    if settings.sandbox_backend == "docker":
+        from reflectseq.sandbox.docker_backend import DockerBackend
+
+        return DockerBackend(scratch_mb=settings.sandbox_scratch_mb, limits=output_limits(settings))
+    from reflectseq.sandbox.local import LocalBackend, LocalConfig
+
+    return LocalBackend(
+        LocalConfig(
+            scratch_mb=settings.sandbox_scratch_mb,
+            capture_bytes=settings.sandbox_capture_bytes,
+            output_limit_bytes=settings.sandbox_output_limit_bytes,
+            uid_base=settings.sandbox_uid_base,
+            slots=settings.sandbox_concurrency,
+            lock_dir=settings.sandbox_lock_dir,
+            cgroup_parent=settings.sandbox_cgroup_parent,
+        )
+    )
+
+
+def output_limits(settings: Settings) -> OutputLimits:
+    """Per-stream capture and flood limits from the settings."""
+    return OutputLimits(settings.sandbox_capture_bytes, settings.sandbox_output_limit_bytes)
+
+
+@lru_cache(maxsize=1)
+def get_backend() -> Backend:
+    """The process-wide backend (tests call ``get_backend.cache_clear()`` after new settings)."""
+    return build_backend(get_settings())
+
+
+def execute(request: ExecutionRequest) -> ExecutionResult:
+    """Run one program in the sandbox and judge it by its language's pass rule."""
+    plan = plan_execution(request, default_memory_mb=get_settings().sandbox_memory_mb)
+    return get_backend().execute(plan)
+
+
+def execute_many(
+    requests: Sequence[ExecutionRequest], concurrency: int | None = None
+) -> list[ExecutionResult]:
+    """Run several programs, at most ``concurrency`` at once (default: the settings'); in order."""
+    if not requests:
+        return []
+    workers = min(concurrency or get_settings().sandbox_concurrency, len(requests))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox") as pool:
+        return list(pool.map(execute, requests))

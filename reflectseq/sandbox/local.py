@@ -1,0 +1,331 @@
+"""The local backend: bubblewrap on this host, with rlimits, per-slot uids and optional cgroups.
+
+Layers, outermost first:
+
+1. (cgroup v2 hosts) a shell that moves itself into the execution's cgroup, then ``setpriv``;
+2. the slot's private host uid (``Popen(user=...)`` or ``setpriv``), so RLIMIT_NPROC caps this
+   execution alone and nothing of the worker (its files, its processes) is reachable;
+3. ``prlimit``: CPU seconds, file size, open files, processes, no core dumps, and address space
+   for runtimes that tolerate it;
+4. ``bwrap``: new user, PID, network, IPC and UTS namespaces, read-only /usr and /etc, a size-capped
+   tmpfs as /work and /tmp, all capabilities dropped, a new session, a cleared environment; it dies
+   with its parent, and with it the PID namespace and every process inside.
+
+Files enter the sandbox through memfds (``bwrap --file``), so nothing is written on the host. A
+language with a compile step runs both steps in one sandbox through a small bash driver that
+reports the compiler's exit code on a status pipe; the supervisor times the two steps apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from reflectseq.enums import ExecutionStatus
+from reflectseq.languages import Language
+from reflectseq.sandbox.cgroup import CgroupSupport, ExecutionCgroup, detect_cgroup_support
+from reflectseq.sandbox.models import ExecutionResult
+from reflectseq.sandbox.plan import ExecutionPlan
+from reflectseq.sandbox.slots import SlotPool
+from reflectseq.sandbox.supervisor import Channel, Channels, OutputLimits, Supervised, supervise
+from reflectseq.sandbox.verdict import judge
+
+log = logging.getLogger(__name__)
+
+BWRAP = "/usr/bin/bwrap"
+PRLIMIT = "/usr/bin/prlimit"
+SETPRIV = "/usr/bin/setpriv"
+DRIVER_SHELL = "/usr/bin/bash"
+SANDBOX_UID = 65534  # "nobody" inside, so tools that look up their user find one
+WORK_DIR = "/work"
+OPEN_FILES = 1024
+MIB = 1024 * 1024
+CGROUP_HEADROOM_MB = 512  # non-heap memory of managed runtimes on top of their heap flag
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    """Host-level knobs of the local backend (from settings)."""
+
+    scratch_mb: int
+    capture_bytes: int
+    output_limit_bytes: int
+    uid_base: int
+    slots: int
+    lock_dir: Path
+    cgroup_parent: Path
+
+
+def missing_toolchain(language: Language) -> list[str]:
+    """Paths the language needs that this host lacks (empty when it can run here)."""
+    return [path for path in language.required_paths if not Path(path).exists()]
+
+
+def install_hint(language: Language) -> str:
+    """What to run to make the language available locally."""
+    if not language.debian_packages:
+        return f"no Debian toolchain; use the docker backend (image {language.docker_image})"
+    return "sandbox_images/install-toolchains.sh " + language.code
+
+
+def driver_script(compile_argv: list[str], run_argv: list[str], fds: dict[Channel, int]) -> str:
+    """Bash that compiles with its own pipes, reports the exit code, then becomes the program."""
+    out, err, status = (
+        fds[Channel.COMPILE_STDOUT],
+        fds[Channel.COMPILE_STDERR],
+        fds[Channel.COMPILE_STATUS],
+    )
+    closes = f"{out}>&- {err}>&- {status}>&-"
+    return (
+        f"rc=0; {shlex.join(compile_argv)} </dev/null >&{out} 2>&{err} {closes} || rc=$?\n"
+        f'echo "$rc" >&{status}\n'
+        f"exec {closes}\n"
+        f'[ "$rc" -eq 0 ] || exit "$rc"\n'
+        f"exec {shlex.join(run_argv)}\n"
+    )
+
+
+def bwrap_argv(
+    plan: ExecutionPlan,
+    *,
+    file_fds: dict[str, int],
+    status_fd: int,
+    scratch_mb: int,
+    command: list[str],
+) -> list[str]:
+    """The bubblewrap command line for one execution (pure: tested without running it)."""
+    argv = [
+        BWRAP,
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--uid", str(SANDBOX_UID),
+        "--gid", str(SANDBOX_UID),
+        "--hostname", "sandbox",
+        "--as-pid-1",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop", "ALL",
+        "--ro-bind", "/usr", "/usr",
+        "--symlink", "usr/bin", "/bin",
+        "--symlink", "usr/sbin", "/sbin",
+        "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64",
+        "--ro-bind", "/etc", "/etc",
+    ]  # fmt: skip
+    for path in plan.language.ro_binds:
+        argv += ["--ro-bind-try", path, path]
+    scratch = str(scratch_mb * MIB)
+    argv += ["--dev", "/dev", "--proc", "/proc"]
+    argv += ["--size", scratch, "--tmpfs", "/tmp", "--size", scratch, "--tmpfs", WORK_DIR]
+    directories = sorted({str(p) for name in file_fds for p in PurePosixPath(name).parents} - {"."})
+    for directory in directories:
+        argv += ["--dir", f"{WORK_DIR}/{directory}"]
+    for name, fd in file_fds.items():
+        argv += ["--file", str(fd), f"{WORK_DIR}/{name}"]
+    argv += ["--chdir", WORK_DIR, "--clearenv"]
+    for key, value in plan.env.items():
+        argv += ["--setenv", key, value]
+    argv += ["--json-status-fd", str(status_fd), "--", *command]
+    return argv
+
+
+def prlimit_argv(plan: ExecutionPlan, *, file_size_bytes: int) -> list[str]:
+    """Resource limits applied to the whole sandbox (inherited by every process inside)."""
+    cpu_seconds = math.ceil(plan.compile_timeout + plan.run_timeout) + 1
+    argv = [
+        PRLIMIT,
+        f"--cpu={cpu_seconds}",
+        f"--fsize={file_size_bytes}",
+        f"--nofile={OPEN_FILES}",
+        f"--nproc={plan.language.max_processes}",
+        "--core=0",
+    ]
+    if plan.language.memory_policy == "address_space":
+        argv.append(f"--as={plan.memory_mb * MIB}")
+    return argv
+
+
+def cgroup_launcher(procs_file: Path, uid: int | None) -> list[str]:
+    """Enter the cgroup as root, then drop to the slot uid before anything else runs."""
+    argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs_file)]
+    if uid is not None:
+        argv += [SETPRIV, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    return argv
+
+
+def reap_uid(uid: int) -> int:
+    """SIGKILL every host process still owned by a slot uid; returns how many there were."""
+    killed = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if entry.stat().st_uid == uid:
+                os.kill(int(entry.name), 9)
+                killed += 1
+    return killed
+
+
+@contextlib.contextmanager
+def _memfds(contents: dict[str, bytes]) -> Iterator[dict[str, int]]:
+    fds: dict[str, int] = {}
+    try:
+        for name, data in contents.items():
+            fd = os.memfd_create("reflectseq-sandbox")
+            os.write(fd, data)  # memfds take any size in one write
+            os.lseek(fd, 0, os.SEEK_SET)
+            fds[name] = fd
+        yield fds
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+
+
+class LocalBackend:
+    """Runs plans under bubblewrap; safe to use from many threads and processes at once."""
+
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+        self.slots = SlotPool(config.lock_dir, config.slots)
+        self.as_root = os.geteuid() == 0
+        self._cgroups: CgroupSupport | None = None
+
+    @property
+    def cgroups(self) -> CgroupSupport:
+        """Cgroup support, probed on first use (the probe writes to the cgroup tree)."""
+        if self._cgroups is None:
+            if self.as_root or os.access(self.config.cgroup_parent.parent, os.W_OK):
+                self._cgroups = detect_cgroup_support(self.config.cgroup_parent)
+            else:
+                self._cgroups = CgroupSupport(None, "no write access to the cgroup tree")
+        return self._cgroups
+
+    def execute(self, plan: ExecutionPlan) -> ExecutionResult:
+        """Run one plan and judge it."""
+        missing = missing_toolchain(plan.language)
+        if missing or shutil.which(BWRAP) is None:
+            hint = install_hint(plan.language)
+            what = ", ".join(missing) or BWRAP
+            return ExecutionResult(
+                status=ExecutionStatus.TOOLCHAIN_UNAVAILABLE,
+                message=f"{plan.language.name} is not installed here ({what} missing): {hint}",
+            )
+        with self.slots.lease() as slot:
+            uid = self.config.uid_base + slot if self.as_root else None
+            try:
+                return self._execute_in_slot(plan, uid)
+            finally:
+                if uid is not None and (leftovers := reap_uid(uid)):
+                    log.warning("killed %d process(es) left behind by slot uid %d", leftovers, uid)
+
+    def _execute_in_slot(self, plan: ExecutionPlan, uid: int | None) -> ExecutionResult:
+        cgroup = self._make_cgroup(plan)
+        roles = [Channel.STDOUT, Channel.STDERR, Channel.SANDBOX_STATUS]
+        if plan.compile is not None:
+            roles += [Channel.COMPILE_STDOUT, Channel.COMPILE_STDERR, Channel.COMPILE_STATUS]
+        channels = Channels(roles)
+        try:
+            with _memfds({**plan.files, "\0stdin": plan.stdin}) as fds:
+                stdin_fd = fds.pop("\0stdin")
+                command = self._command(plan, channels.write_fds)
+                argv = self._launcher(cgroup, uid) + prlimit_argv(
+                    plan, file_size_bytes=self.config.scratch_mb * MIB
+                )
+                argv += bwrap_argv(
+                    plan,
+                    file_fds=fds,
+                    status_fd=channels.write_fds[Channel.SANDBOX_STATUS],
+                    scratch_mb=self.config.scratch_mb,
+                    command=command,
+                )
+                process = self._spawn(argv, stdin_fd, fds, channels, uid if cgroup is None else None)
+            channels.close_write_ends()
+            supervised = supervise(
+                process,
+                channels,
+                compile_timeout=plan.compile_timeout if plan.compile is not None else None,
+                run_timeout=plan.run_timeout,
+                limits=OutputLimits(self.config.capture_bytes, self.config.output_limit_bytes),
+            )
+            out_of_memory = cgroup.oom_killed() if cgroup is not None else False
+        finally:
+            channels.close()
+            if cgroup is not None:
+                cgroup.destroy()
+        return self._result(plan, supervised, out_of_memory)
+
+    def _make_cgroup(self, plan: ExecutionPlan) -> ExecutionCgroup | None:
+        support = self.cgroups
+        if support.parent is None:
+            return None
+        headroom = 0 if plan.language.memory_policy == "address_space" else CGROUP_HEADROOM_MB
+        return ExecutionCgroup(
+            support.parent,
+            memory_bytes=(plan.memory_mb + headroom) * MIB,
+            max_processes=plan.language.max_processes,
+        )
+
+    def _launcher(self, cgroup: ExecutionCgroup | None, uid: int | None) -> list[str]:
+        return [] if cgroup is None else cgroup_launcher(cgroup.procs_file, uid)
+
+    @staticmethod
+    def _command(plan: ExecutionPlan, write_fds: dict[Channel, int]) -> list[str]:
+        if plan.compile is None:
+            return plan.run
+        return [DRIVER_SHELL, "-c", driver_script(plan.compile, plan.run, write_fds)]
+
+    @staticmethod
+    def _spawn(
+        argv: list[str],
+        stdin_fd: int,
+        file_fds: dict[str, int],
+        channels: Channels,
+        uid: int | None,
+    ) -> subprocess.Popen[bytes]:
+        # Only the slot uid may own the sandbox; the environment is empty so that nothing of the
+        # worker's reaches even bubblewrap's own process (visible as /proc/1/environ inside).
+        passed = [fd for role, fd in channels.write_fds.items() if role not in _STD_ROLES]
+        return subprocess.Popen(
+            argv,
+            stdin=stdin_fd,
+            stdout=channels.write_fds[Channel.STDOUT],
+            stderr=channels.write_fds[Channel.STDERR],
+            pass_fds=(*file_fds.values(), *passed),
+            env={},
+            user=uid,
+            group=uid,
+            extra_groups=[] if uid is not None else None,
+            start_new_session=True,
+        )
+
+    @staticmethod
+    def _result(plan: ExecutionPlan, supervised: Supervised, out_of_memory: bool) -> ExecutionResult:
+        compile_step = supervised.compile.to_step() if supervised.compile else None
+        run_phase = supervised.run
+        if not supervised.sandbox_started:
+            return ExecutionResult(
+                status=ExecutionStatus.SANDBOX_ERROR,
+                message=f"the sandbox did not start: {supervised.setup_stderr.strip()}",
+            )
+        run_step = run_phase.to_step() if run_phase else None
+        flooded = any(p is not None and p.flooded for p in (supervised.compile, run_phase))
+        status = judge(
+            plan.language.pass_rule,
+            compile_step,
+            run_step,
+            output_exceeded=flooded,
+            out_of_memory=out_of_memory,
+        )
+        return ExecutionResult(status=status, compile=compile_step, run=run_step)
+
+
+_STD_ROLES = (Channel.STDOUT, Channel.STDERR)

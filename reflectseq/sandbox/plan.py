@@ -1,0 +1,54 @@
+"""From a request to an execution plan: the concrete files, commands, limits and environment.
+
+Both backends run plans, so the language table is interpreted in exactly one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reflectseq.languages import Language, resolve_language
+from reflectseq.sandbox.models import ExecutionRequest
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    """Everything a backend needs; paths in ``files`` are relative to the work directory."""
+
+    language: Language
+    files: dict[str, bytes]
+    compile: list[str] | None
+    run: list[str]
+    compile_timeout: float
+    run_timeout: float
+    memory_mb: int
+    stdin: bytes
+    env: dict[str, str]
+
+
+def _render(command: tuple[str, ...] | None, language: Language, memory_mb: int) -> list[str] | None:
+    if command is None:
+        return None
+    values = {"file": language.file_name, "memory_mb": str(memory_mb)}
+    return [arg.format_map(values) for arg in command]
+
+
+def plan_execution(request: ExecutionRequest, *, default_memory_mb: int) -> ExecutionPlan:
+    """Resolve the language and fill every limit the request leaves to the table."""
+    language = resolve_language(request.language)
+    memory_mb = request.memory_mb or default_memory_mb
+    files = {path: text.encode() for path, text in request.files.items()}
+    files[language.file_name] = request.code.encode()
+    run = _render(language.run, language, memory_mb)
+    assert run is not None
+    return ExecutionPlan(
+        language=language,
+        files=files,
+        compile=_render(language.compile, language, memory_mb),
+        run=run,
+        compile_timeout=request.compile_timeout or language.compile_timeout,
+        run_timeout=request.run_timeout or language.run_timeout,
+        memory_mb=memory_mb,
+        stdin=(request.stdin or "").encode(),
+        env=dict(language.env),
+    )
