@@ -26,7 +26,7 @@ FINAL_DIR = "final"
 TRAINING_DEFAULTS: dict[str, Any] = {
     "report_to": ["tensorboard"],
     "logging_steps": 10,
-    "gradient_checkpointing_kwargs": {"use_reentrant": False},
+    "activation_checkpointing_kwargs": {"use_reentrant": False},
 }
 
 
