@@ -7,6 +7,7 @@ Postgres and ``redis_url`` at Redis; nothing else changes.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -174,6 +175,50 @@ class Settings(BaseSettings):
     )
     broker_visibility_timeout_s: int = Field(
         default=3600, ge=1, description="Redis redelivers an unacknowledged task after this long."
+    )
+
+    # --- Sandbox (reflectseq/sandbox/) ---
+    sandbox_backend: Literal["bwrap", "docker"] = Field(
+        default="bwrap",
+        description="Where programs run: bubblewrap on this host or per-language docker images.",
+    )
+    sandbox_concurrency: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="Executions at once on this host, over all processes (default: CPU count).",
+    )
+    sandbox_memory_mb: int = Field(
+        default=1024, ge=16, description="Memory budget of one execution unless it sets its own."
+    )
+    sandbox_scratch_mb: int = Field(
+        default=256, ge=1, description="Size of the in-memory scratch directory of one execution."
+    )
+    sandbox_capture_bytes: int = Field(
+        default=65536, ge=1024, description="Output kept per stream (head and tail)."
+    )
+    sandbox_output_limit_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Output per stream after which the program is stopped (output_exceeded).",
+    )
+    sandbox_uid_base: int = Field(
+        default=2_000_000_000,
+        ge=1000,
+        description=(
+            "First host uid of the sandbox slots (one uid per concurrent execution, so that "
+            "process limits of one execution never count another's); used when running as root."
+        ),
+    )
+    sandbox_lock_dir: Path = Field(
+        default_factory=lambda: Path(f"/tmp/reflectseq-sandbox-{os.getuid()}"),
+        description="Lock files that hand out the execution slots to every process of this host.",
+    )
+    sandbox_cgroup_parent: Path = Field(
+        default=Path("/sys/fs/cgroup/reflectseq-sandbox"),
+        description=(
+            "cgroup v2 directory under which each execution gets its own cgroup (memory.max, "
+            "pids.max); ignored where the host has no writable cgroup v2 hierarchy."
+        ),
     )
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from reflectseq import __version__
-from reflectseq.cli import config_cmd, db_cmd, train_cmd
+from reflectseq.cli import config_cmd, db_cmd, sandbox_cmd, train_cmd
 
 app = typer.Typer(
     name="reflectseq",
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(sandbox_cmd.app, name="sandbox")
 app.command("train")(train_cmd.train)
 
 

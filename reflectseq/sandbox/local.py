@@ -14,6 +14,7 @@ Layers, outermost first:
 Files enter the sandbox through memfds (``bwrap --file``), so nothing is written on the host. A
 language with a compile step runs both steps in one sandbox through a small bash driver that
 reports the compiler's exit code on a status pipe; the supervisor times the two steps apart.
+That shell (or, without a compile step, a minimal one) is PID 1 of the namespace.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ log = logging.getLogger(__name__)
 BWRAP = "/usr/bin/bwrap"
 PRLIMIT = "/usr/bin/prlimit"
 SETPRIV = "/usr/bin/setpriv"
-DRIVER_SHELL = "/usr/bin/bash"
+DRIVER_SHELL = "/usr/bin/bash"  # compile driver: dash cannot redirect descriptors above 9
+INIT_SHELL = "/usr/bin/dash"
 SANDBOX_UID = 65534  # "nobody" inside, so tools that look up their user find one
 WORK_DIR = "/work"
 OPEN_FILES = 1024
@@ -77,7 +79,7 @@ def install_hint(language: Language) -> str:
 
 
 def driver_script(compile_argv: list[str], run_argv: list[str], fds: dict[Channel, int]) -> str:
-    """Bash that compiles with its own pipes, reports the exit code, then becomes the program."""
+    """Bash that compiles with its own pipes, reports the exit code, then runs the program."""
     out, err, status = (
         fds[Channel.COMPILE_STDOUT],
         fds[Channel.COMPILE_STDERR],
@@ -89,7 +91,8 @@ def driver_script(compile_argv: list[str], run_argv: list[str], fds: dict[Channe
         f'echo "$rc" >&{status}\n'
         f"exec {closes}\n"
         f'[ "$rc" -eq 0 ] || exit "$rc"\n'
-        f"exec {shlex.join(run_argv)}\n"
+        f"{shlex.join(run_argv)}\n"
+        "exit $?\n"
     )
 
 
@@ -279,8 +282,10 @@ class LocalBackend:
 
     @staticmethod
     def _command(plan: ExecutionPlan, write_fds: dict[Channel, int]) -> list[str]:
+        # A shell is PID 1 of the namespace and the program its child: PID 1 ignores signals it
+        # sends itself (abort(), kill(getpid())), and it reaps orphans so none outlive the run.
         if plan.compile is None:
-            return plan.run
+            return [INIT_SHELL, "-c", '"$@"; exit $?', "sandbox", *plan.run]
         return [DRIVER_SHELL, "-c", driver_script(plan.compile, plan.run, write_fds)]
 
     @staticmethod

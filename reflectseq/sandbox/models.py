@@ -6,9 +6,12 @@ common RL and evaluation tooling, with a richer status vocabulary.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pathlib import PurePosixPath
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from reflectseq.enums import ExecutionStatus
+from reflectseq.languages import resolve_language
 
 MAX_CODE_BYTES = 1_000_000
 
@@ -30,6 +33,25 @@ class ExecutionRequest(BaseModel):
     compile_timeout: float | None = Field(default=None, gt=0, le=600)
     run_timeout: float | None = Field(default=None, gt=0, le=600)
     memory_mb: int | None = Field(default=None, ge=16, le=65_536)
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        """Accept codes, fence tags and aliases ('python'); store the table's code ('py')."""
+        try:
+            return resolve_language(value).code
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
+
+    @field_validator("files")
+    @classmethod
+    def _relative_paths(cls, files: dict[str, str]) -> dict[str, str]:
+        """Extra files land in the work directory: no absolute paths, no way out of it."""
+        for name in files:
+            path = PurePosixPath(name)
+            if not name or path.is_absolute() or ".." in path.parts or "\\0" in name:
+                raise ValueError(f"file path {name!r} must be relative and stay in the work dir")
+        return files
 
 
 class StepResult(BaseModel):

@@ -1,0 +1,62 @@
+"""Fixtures of the sandbox tests: the real local backend and a check that nothing outlives a run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reflectseq.sandbox import get_backend
+from reflectseq.settings import get_settings
+
+
+def slot_uids() -> range:
+    settings = get_settings()
+    return range(settings.sandbox_uid_base, settings.sandbox_uid_base + settings.sandbox_concurrency)
+
+
+def processes_of(uids: range) -> list[str]:
+    """Host processes (not zombies) owned by the sandbox's slot uids."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid in uids:
+                stat = Path(entry.path, "stat").read_text()
+                if stat.rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(stat[:60])
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _needs_bubblewrap() -> None:
+    if shutil.which("bwrap") is None:
+        pytest.fail("bubblewrap is not installed: run sandbox_images/install-toolchains.sh")
+
+
+@pytest.fixture
+def no_leftovers() -> Iterator[None]:
+    """After the test: no process of a slot uid and no file of one in the host's temp dirs."""
+    yield
+    uids = slot_uids()
+    if os.geteuid() == 0:
+        assert processes_of(uids) == []
+    for directory in ("/tmp", "/var/tmp", "/dev/shm"):
+        owned = [p.name for p in Path(directory).iterdir() if p.lstat().st_uid in uids]
+        assert owned == [], f"files of sandbox uids in {directory}: {owned}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_backend() -> Iterator[None]:
+    """Settings may be changed by a test through the environment; rebuild the backend each time."""
+    get_settings.cache_clear()
+    get_backend.cache_clear()
+    yield
+    get_settings.cache_clear()
+    get_backend.cache_clear()
