@@ -74,16 +74,17 @@ def test_clean_code_is_not_flagged(humaneval_index: ContaminationIndex) -> None:
 def test_mbpp_file_is_read_and_bad_lines_are_named(tmp_path: Path) -> None:
     path = tmp_path / "mbpp.jsonl"
     row = {
-        "task_id": 901,
+        "task_id": 101,
         "text": "Write a function to count the vowels that stand between two consonants.",
         "code": "def count_vowels(s):\n    return sum(1 for c in s if c in 'aeiou')",
         "test_list": [],
     }
-    path.write_text(json.dumps(row) + "\n")
+    training_split = {**row, "task_id": 700, "text": "Write a function to reverse a list."}
+    path.write_text(json.dumps(row) + "\n" + json.dumps(training_split) + "\n")
     problems = mbpp_problems(path)
-    assert problems == [BenchmarkProblem("mbpp", "MBPP/901", (row["text"], row["code"]))]
+    assert problems == [BenchmarkProblem("mbpp", "Mbpp/101", (row["text"], row["code"]))]
     index = ContaminationIndex(problems)
-    assert index.matches({"instruction": [row["text"]]})[0].task_id == "MBPP/901"
+    assert index.matches({"instruction": [row["text"]]})[0].task_id == "Mbpp/101"
 
     path.write_text(json.dumps(row) + "\n" + json.dumps({"task_id": 2}) + "\n")
     with pytest.raises(BenchmarkFileError, match=r"mbpp.jsonl line 2: .*task_id, text and code"):
