@@ -15,7 +15,8 @@ from pydantic.json_schema import models_json_schema
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
-from api.routes import execute, health, instruction_sets, languages, sequences
+from api.review import install_review_dashboard
+from api.routes import execute, health, instruction_sets, languages, metrics, sequences
 from reflectseq import __version__
 from reflectseq.db.session import session_factory_for
 from reflectseq.settings import Settings, get_settings
@@ -58,7 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory_for(settings.database_url)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    for module in (health, instruction_sets, sequences, languages, execute):
+    for module in (health, instruction_sets, sequences, languages, execute, metrics):
         app.include_router(module.router)
+    install_review_dashboard(app)  # the review dashboard under /review
     app.openapi = lambda: _openapi_with_extra_models(app)  # type: ignore[method-assign]
     return app

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import UploadFile
 
-from api import dispatch
 from api.auth import Reviewer, Submitter
 from api.deps import AppSettings, SessionFactory
 from api.errors import (
@@ -49,6 +48,7 @@ from reflectseq.db.session import transaction
 from reflectseq.specs import GenerationConfigSpec, InstructionSpec
 from reflectseq.store.instruction_sets import get_instruction_set
 from reflectseq.store.queries import list_instruction_sets, set_progress
+from workers import dispatch
 
 router = APIRouter(prefix="/v1/instruction-sets", tags=["instruction sets"])
 

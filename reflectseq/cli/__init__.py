@@ -5,7 +5,15 @@ from __future__ import annotations
 import typer
 
 from reflectseq import __version__
-from reflectseq.cli import config_cmd, db_cmd, sandbox_cmd, train_cmd
+from reflectseq.cli import (
+    apikey_cmd,
+    client_cmd,
+    config_cmd,
+    db_cmd,
+    sandbox_cmd,
+    serve_cmd,
+    train_cmd,
+)
 
 app = typer.Typer(
     name="reflectseq",
@@ -17,6 +25,10 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(apikey_cmd.app, name="apikey")
+app.command("serve")(serve_cmd.serve)
+app.command("submit")(client_cmd.submit)
+app.command("status")(client_cmd.status)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(sandbox_cmd.app, name="sandbox")
 app.command("train")(train_cmd.train)

@@ -1,0 +1,27 @@
+"""``reflectseq serve``: run the REST API (and dashboard) under uvicorn."""
+
+from __future__ import annotations
+
+import typer
+
+from reflectseq.settings import get_settings
+
+
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (default REFLECTSEQ_API_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default REFLECTSEQ_API_PORT)."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+) -> None:
+    """Serve the API with uvicorn; OpenAPI docs at /docs."""
+    # Imported here: the core and the other commands stay free of the web stack.
+    import uvicorn  # noqa: PLC0415
+
+    settings = get_settings()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+    )
