@@ -18,8 +18,13 @@ def slot_uids() -> range:
     return range(settings.sandbox_uid_base, settings.sandbox_uid_base + settings.sandbox_concurrency)
 
 
-def processes_of(uids: range) -> list[str]:
-    """Host processes (not zombies) owned by the sandbox's slot uids."""
+def orphans_of(uids: range) -> list[str]:
+    """Host processes of the slot uids that no sandbox holds any more.
+
+    Inside a sandbox every process descends from the namespace's first process, whose parent is
+    bubblewrap; a process that escaped or outlived its sandbox is re-parented to the host's init.
+    (Other executions may legitimately run at the same time: parallel tests, other users.)
+    """
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -27,7 +32,7 @@ def processes_of(uids: range) -> list[str]:
         try:
             if entry.stat().st_uid in uids:
                 stat = Path(entry.path, "stat").read_text()
-                if stat.rsplit(")", 1)[1].split()[0] != "Z":
+                if stat.rsplit(")", 1)[1].split()[1] == "1":
                     found.append(stat[:60])
         except OSError:
             continue
@@ -46,7 +51,7 @@ def no_leftovers() -> Iterator[None]:
     yield
     uids = slot_uids()
     if os.geteuid() == 0:
-        assert processes_of(uids) == []
+        assert orphans_of(uids) == []
     for directory in ("/tmp", "/var/tmp", "/dev/shm"):
         owned = [p.name for p in Path(directory).iterdir() if p.lstat().st_uid in uids]
         assert owned == [], f"files of sandbox uids in {directory}: {owned}"
