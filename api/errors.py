@@ -98,8 +98,14 @@ async def _api_error(_: Request, error: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
-    details = details_from_pydantic(error.errors())
-    return error_response(ApiError(422, "the request is invalid", details=details))
+    # FastAPI puts "body" before body fields; the other sources (query, path, header) stay.
+    errors = [
+        {**e, "loc": e["loc"][1:]} if e.get("loc", ())[:1] == ("body",) else e
+        for e in error.errors()
+    ]
+    return error_response(
+        ApiError(422, "the request is invalid", details=details_from_pydantic(errors))
+    )
 
 
 async def _http_error(_: Request, error: Exception) -> JSONResponse:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.auth import Reviewer
-from api.errors import AUTH_RESPONSES, ApiError
-from api.schemas import ErrorDetail
-from reflectseq.languages import resolve_language
+from api.errors import AUTH_RESPONSES
+from reflectseq.sandbox import execute
 from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult
 
 router = APIRouter(prefix="/v1/execute", tags=["execution"])
@@ -20,15 +19,6 @@ def execute_code(request: ExecutionRequest, _: Reviewer) -> ExecutionResult:
     """Runs the code with the language's limits (or tighter ones given here) and no network.
 
     A plain `def` route: FastAPI runs it in its thread pool, as the sandbox call blocks.
+    Unknown languages fail validation (422 on `language`); aliases like `python` are accepted.
     """
-    try:
-        language = resolve_language(request.language)
-    except KeyError as error:
-        raise ApiError(
-            422,
-            "the request is invalid",
-            details=[ErrorDetail(field="language", message=str(error).strip("\"'"))],
-        ) from error
-    from reflectseq.sandbox import execute
-
-    return execute(request.model_copy(update={"language": language.code}))
+    return execute(request)
