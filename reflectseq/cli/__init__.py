@@ -13,6 +13,7 @@ from reflectseq.cli import (
     sandbox_cmd,
     serve_cmd,
     train_cmd,
+    user_cmd,
 )
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.command("status")(client_cmd.status)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(sandbox_cmd.app, name="sandbox")
 app.command("train")(train_cmd.train)
+app.add_typer(user_cmd.app, name="user")
 
 
 @app.command()

@@ -13,7 +13,7 @@ from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from reflectseq.db.base import Base, BigId, JsonDoc, str_enum, utcnow
-from reflectseq.db.models import SHA256_HEX, User
+from reflectseq.db.models import SHA256_HEX, Block, User
 from reflectseq.enums import ExecutionStatus
 
 
@@ -66,6 +66,7 @@ class BlockEdit(Base):
     run_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
     run_at: Mapped[datetime | None]
 
+    block: Mapped[Block] = relationship()
     editor: Mapped[User | None] = relationship()
 
     __table_args__ = (UniqueConstraint("block_id", "version"),)
@@ -79,9 +80,7 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(64))
-    sequence_id: Mapped[int | None] = mapped_column(
-        ForeignKey("sequence.id", ondelete="SET NULL")
-    )
+    sequence_id: Mapped[int | None] = mapped_column(ForeignKey("sequence.id", ondelete="SET NULL"))
     block_id: Mapped[int | None] = mapped_column(ForeignKey("block.id", ondelete="SET NULL"))
     details: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

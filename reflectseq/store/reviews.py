@@ -233,6 +233,58 @@ def reviews_of(session: Session, sequence_id: int) -> list[Review]:
     )
 
 
+def open_reviews_of(session: Session, reviewer_id: int, *, limit: int = 100) -> list[Review]:
+    """The reviewer's unfinished work (claims and drafts), oldest sequence first."""
+    return list(
+        session.scalars(
+            select(Review)
+            .where(
+                Review.reviewer_id == reviewer_id,
+                Review.status.in_((ReviewStatus.PENDING, ReviewStatus.DRAFT)),
+            )
+            .order_by(Review.sequence_id)
+            .limit(limit)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ReviewSummary:
+    """One sequence's review state as a queue row shows it."""
+
+    mine: ReviewStatus | None
+    reviews: int
+
+
+def review_summaries(
+    session: Session, sequence_ids: Iterable[int], *, reviewer_id: int
+) -> dict[int, ReviewSummary]:
+    """For each sequence: the reviewer's own status and how many reviews it has (one query)."""
+    ids = list(sequence_ids)
+    found: dict[int, list[Review]] = defaultdict(list)
+    for review in session.scalars(select(Review).where(Review.sequence_id.in_(ids))):
+        found[review.sequence_id].append(review)
+    return {
+        sequence_id: ReviewSummary(
+            mine=next((r.status for r in found[sequence_id] if r.reviewer_id == reviewer_id), None),
+            reviews=len(found[sequence_id]),
+        )
+        for sequence_id in ids
+    }
+
+
+def reviewable_languages(session: Session) -> list[str]:
+    """Languages of the completed sequences, for the queue's language filter."""
+    return list(
+        session.scalars(
+            select(Sequence.language)
+            .where(Sequence.status == SequenceStatus.COMPLETED)
+            .distinct()
+            .order_by(Sequence.language)
+        )
+    )
+
+
 def _clean_comment(comment: str | None) -> str | None:
     text = (comment or "").strip()
     if len(text) > MAX_COMMENT_LENGTH:

@@ -1,0 +1,11 @@
+"""The dashboard's routes, one module per page group, under one ``/review`` router."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.review.routes import admin, assets, auth, queue, sequence
+
+router = APIRouter(prefix="/review", include_in_schema=False)
+for module in (auth, queue, sequence, admin, assets):
+    router.include_router(module.router)
