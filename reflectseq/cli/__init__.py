@@ -10,6 +10,7 @@ from reflectseq.cli import (
     client_cmd,
     config_cmd,
     db_cmd,
+    export_cmd,
     sandbox_cmd,
     serve_cmd,
     train_cmd,
@@ -33,6 +34,7 @@ app.command("status")(client_cmd.status)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(sandbox_cmd.app, name="sandbox")
 app.command("train")(train_cmd.train)
+export_cmd.register(app)
 app.add_typer(user_cmd.app, name="user")
 
 

@@ -1,0 +1,187 @@
+"""``reflectseq export`` (training JSONL + manifest) and ``reflectseq flags compute``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from reflectseq.cli.db_cmd import DatabaseOption, _url
+from reflectseq.db.session import session_factory_for, transaction
+from reflectseq.enums import ExportFormat
+from reflectseq.export.files import manifest_path_for
+from reflectseq.export.filters import ExportFilters, ReviewFilter
+from reflectseq.export.jobs import create_export, run_export_to
+from reflectseq.export.spec import ExportSpec
+from reflectseq.export.stream import count_selected
+from reflectseq.export.writers import BlockRendering
+from reflectseq.quality.benchmarks import humaneval_problems, mbpp_problems
+from reflectseq.quality.compute import FlagComputer, LengthLimit, compute_flags
+from reflectseq.quality.contamination import ContaminationIndex
+from reflectseq.quality.flags import Flag
+from reflectseq.quality.near_duplicates import DEFAULT_THRESHOLD, NearDuplicateFinder
+from reflectseq.quality.over_length import TokenizerUnavailable, load_tokenizer
+
+flags_app = typer.Typer(help="Compute quality flags of stored sequences.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+class FinalPass(StrEnum):
+    """The ``--final-pass`` choices."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ANY = "any"
+
+
+_FINAL_PASS = {FinalPass.PASSED: True, FinalPass.FAILED: False, FinalPass.ANY: None}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Command-line times without a zone are read as UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def export(
+    out: Path = typer.Option(..., "--out", "-o", help="File to write (.gz: gzip)."),
+    export_format: ExportFormat = typer.Option(ExportFormat.REFLECTION, "--format", "-f"),
+    gzip: bool = typer.Option(False, "--gzip", help="Gzip the file (implied by a .gz name)."),
+    rendering: BlockRendering = typer.Option(
+        BlockRendering.FENCES, help="How openai and sharegpt render blocks."
+    ),
+    sets: list[int] = typer.Option([], "--set", help="Instruction set id (repeatable)."),
+    languages: list[str] = typer.Option([], "--language", help="Language (repeatable)."),
+    final_pass: FinalPass = typer.Option(FinalPass.PASSED, help="Verdict of the one-off answer."),
+    review: ReviewFilter = typer.Option(ReviewFilter.NOT_REJECTED, help="Review verdicts kept."),
+    min_rounds: int | None = typer.Option(None, help="Fewest reflection rounds."),
+    max_rounds: int | None = typer.Option(None, help="Most reflection rounds."),
+    models: list[str] = typer.Option([], "--model", help="Generator model (repeatable)."),
+    since: datetime | None = typer.Option(None, help="Created at or after (UTC if no zone)."),
+    until: datetime | None = typer.Option(None, help="Created before (UTC if no zone)."),
+    exclude_flags: list[Flag] = typer.Option(
+        [Flag.CONTAMINATION], "--exclude-flag", help="Leave out records with this flag."
+    ),
+    keep_flagged: bool = typer.Option(
+        False, "--keep-flagged", help="Exclude no flag (overrides --exclude-flag)."
+    ),
+    require_flags: list[Flag] = typer.Option(
+        [], "--require-flag", help="Only records with this flag (repeatable)."
+    ),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Export training data as JSONL with a manifest beside it; the export is recorded."""
+    try:
+        spec = ExportSpec(
+            format=export_format,
+            gzip=gzip or out.suffix == ".gz",
+            rendering=rendering,
+            filters=ExportFilters(
+                instruction_set_ids=sets,
+                languages=languages,
+                final_pass=_FINAL_PASS[final_pass],
+                review=review,
+                min_rounds=min_rounds,
+                max_rounds=max_rounds,
+                models=models,
+                created_from=_utc(since),
+                created_to=_utc(until),
+                exclude_flags=[] if keep_flagged else exclude_flags,
+                require_flags=require_flags,
+            ),
+        )
+    except ValidationError as error:
+        console.print(f"[red]invalid export options:[/red]\n{error}")
+        raise typer.Exit(code=2) from error
+    factory = session_factory_for(_url(database_url))
+    with transaction(factory) as session:
+        total = count_selected(session, spec.filters)
+        export_id = create_export(session, spec).id
+    with _progress() as progress:
+        task = progress.add_task("exporting", total=total)
+        done = run_export_to(
+            factory, export_id, out, on_progress=lambda seen: progress.update(task, completed=seen)
+        )
+    counts = done.counts
+    console.print(
+        f"export {done.id}: {counts['records']} records to {out} "
+        f"({counts['excluded']} excluded by flags {counts['excluded_by_flag']}, "
+        f"{counts['incomplete']} incomplete)\n"
+        f"manifest {manifest_path_for(out)}\nsha256 {done.sha256}"
+    )
+
+
+@flags_app.command("compute")
+def compute(
+    sets: list[int] = typer.Option([], "--set", help="Instruction set id (repeatable)."),
+    mbpp: Path | None = typer.Option(
+        None, help="MBPP problems file (mbpp.jsonl); default: the copy in reflectseq/data."
+    ),
+    without_mbpp: bool = typer.Option(False, help="Check HumanEval only."),
+    tokenizer: str | None = typer.Option(
+        None, help="tokenizer.json, model directory or name for the over-length flag."
+    ),
+    max_len: int | None = typer.Option(None, min=16, help="The trainer's max_len (tokens)."),
+    near_duplicate_threshold: float = typer.Option(
+        DEFAULT_THRESHOLD, min=0.01, max=1.0, help="MinHash Jaccard for near-duplicates."
+    ),
+    database_url: str | None = DatabaseOption,
+) -> None:
+    """Compute contamination, near-duplicate, no-assert and over-length flags and store them."""
+    if (tokenizer is None) != (max_len is None):
+        console.print("[red]--tokenizer and --max-len go together[/red]")
+        raise typer.Exit(code=2)
+    try:
+        problems = humaneval_problems()
+        if not without_mbpp:
+            problems += mbpp_problems(mbpp)
+        limit = None
+        if tokenizer is not None and max_len is not None:
+            name, count = load_tokenizer(tokenizer)
+            limit = LengthLimit(tokenizer_name=name, count=count, max_len=max_len)
+    except (ValueError, TokenizerUnavailable) as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(code=2) from error
+    computer = FlagComputer(
+        ContaminationIndex(problems), NearDuplicateFinder(near_duplicate_threshold), limit
+    )
+    factory = session_factory_for(_url(database_url))
+    with transaction(factory) as session:
+        total = count_selected(
+            session,
+            ExportFilters(
+                instruction_set_ids=sets, final_pass=None, review=ReviewFilter.ANY, exclude_flags=[]
+            ),
+        )
+    with _progress() as progress:
+        task = progress.add_task("flagging", total=total)
+        summary = compute_flags(
+            factory,
+            computer,
+            instruction_set_ids=sets,
+            on_progress=lambda seen: progress.update(task, completed=seen),
+        )
+    flagged = ", ".join(f"{name} {n}" for name, n in sorted(summary.flagged.items())) or "none"
+    console.print(f"{summary.sequences} sequences checked; flagged: {flagged}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``export`` and ``flags`` to the main command line."""
+    app.command("export")(export)
+    app.add_typer(flags_app, name="flags")
