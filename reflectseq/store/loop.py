@@ -142,26 +142,54 @@ def cancel_set(session: Session, set_id: int) -> int:
 
 
 def requeue_stale(
-    session: Session, *, stale_after: timedelta, now: datetime | None = None
+    session: Session,
+    *,
+    stale_after: timedelta,
+    now: datetime | None = None,
+    set_id: int | None = None,
 ) -> list[int]:
-    """Sequences left ``running`` by a dead worker (no heartbeat for ``stale_after``), requeued.
+    """Sequences a task was lost for, made ready for a fresh task; returns their ids.
 
-    Returns their ids, to send a fresh task for each; a stale holder that wakes up again loses
-    its claim at its next ownership check because the new claim bumps ``attempt``.
+    Two cases: ``running`` without a heartbeat for ``stale_after`` (the worker died), and
+    ``queued`` untouched for as long (the task message was lost before a worker got it). A stale
+    holder that wakes up again loses its claim at its next ownership check, because the new claim
+    bumps ``attempt``. ``set_id`` limits the search to one instruction set.
     """
-    cutoff = (now or utcnow()) - stale_after
+    current = now or utcnow()
+    cutoff = current - stale_after
+    abandoned = or_(
+        and_(
+            Sequence.status == SequenceStatus.RUNNING,
+            or_(Sequence.heartbeat_at.is_(None), Sequence.heartbeat_at < cutoff),
+        ),
+        and_(Sequence.status == SequenceStatus.QUEUED, Sequence.updated_at < cutoff),
+    )
+    if set_id is not None:
+        abandoned = and_(abandoned, Sequence.instruction_set_id == set_id)
     return sorted(
         session.scalars(
             update(Sequence)
-            .where(
-                Sequence.status == SequenceStatus.RUNNING,
-                or_(Sequence.heartbeat_at.is_(None), Sequence.heartbeat_at < cutoff),
-            )
-            .values(status=SequenceStatus.QUEUED, updated_at=utcnow())
+            .where(abandoned)
+            .values(status=SequenceStatus.QUEUED, updated_at=current)
             .returning(Sequence.id)
             .execution_options(synchronize_session=False)
         )
     )
+
+
+def release(session: Session, held: Claim) -> bool:
+    """Give a claimed sequence back to the queue (its task failed and will be retried)."""
+    result = session.execute(
+        update(Sequence)
+        .where(
+            Sequence.id == held.sequence_id,
+            Sequence.attempt == held.attempt,
+            Sequence.status == SequenceStatus.RUNNING,
+        )
+        .values(status=SequenceStatus.QUEUED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def fail_open_sequences(session: Session, set_ids: Seq[int], error: str) -> int:

@@ -8,6 +8,7 @@ is a one-element script. Every request is logged for assertions.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -82,8 +83,7 @@ class ScriptedLlm:
         body = await request.json()
         reply = self._next(body)
         if reply.delay_s:
-            # Blocking on purpose: the server thread stands still like a slow model would.
-            time.sleep(reply.delay_s)
+            await asyncio.sleep(reply.delay_s)
         if reply.status != 200:
             return JSONResponse(
                 {

@@ -19,7 +19,7 @@ BackendFactory = Callable[[GenerationConfig], LlmBackend]
 
 
 def bundled_model_name(requested: str, default: str) -> str:
-    """The bundled model a config means: its own name if bundled (or a longer form), else the default."""
+    """The bundled model a config names (its name or a longer form of it), else the default."""
     for name in BUNDLED_MODELS:
         if requested.lower().startswith(name):
             return name

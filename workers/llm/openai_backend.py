@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import openai
 
 from workers.llm.base import ChatMessage, Completion, LlmError, LlmRejected, Sampling
@@ -40,6 +39,18 @@ def _error_body(error: openai.APIError) -> dict[str, Any]:
     return {"status_code": status, "error": body, "message": str(error)}
 
 
+def _transient(error: openai.APIError) -> LlmError:
+    """A retryable failure, with the server's Retry-After when it sent one."""
+    if isinstance(error, openai.APIStatusError):
+        return LlmError(
+            f"transient endpoint failure: {error}",
+            transient=True,
+            raw=_error_body(error),
+            retry_after_s=retry_after_seconds(dict(error.response.headers)),
+        )
+    return LlmError(f"transient endpoint failure: {error}", transient=True)
+
+
 class OpenAIBackend:
     """Chat completions against one endpoint and model."""
 
@@ -62,7 +73,7 @@ class OpenAIBackend:
             base_url=base_url or None,
             # Self-hosted servers accept any key, but the SDK insists on one being set.
             api_key=api_key or "unused",
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+            timeout=timeout_s,
             max_retries=0,
             default_headers=extra_headers or {},
         )
@@ -113,15 +124,7 @@ class OpenAIBackend:
                 ) from error
             except _TRANSIENT as error:
                 lease.settle(0)
-                status_error = isinstance(error, openai.APIStatusError)
-                raise LlmError(
-                    f"transient endpoint failure: {error}",
-                    transient=True,
-                    raw=_error_body(error) if status_error else None,
-                    retry_after_s=(
-                        retry_after_seconds(dict(error.response.headers)) if status_error else None
-                    ),
-                ) from error
+                raise _transient(error) from error
             except openai.APIError as error:
                 lease.settle(0)
                 raise LlmError(

@@ -36,7 +36,7 @@ def program(code: str, tests: str | None) -> str:
 
 def _shown_output(result: ExecutionResult) -> str:
     """Compiler and program output as the model sees it, head and tail if long."""
-    pieces = []
+    pieces: list[str] = []
     for step in (result.compile, result.run):
         if step is not None:
             pieces.extend(text for text in (step.stdout, step.stderr) if text.strip())

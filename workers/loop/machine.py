@@ -31,7 +31,7 @@ from reflectseq.parsing import (
     strip_special_tokens,
 )
 from reflectseq.specs import BlockSpec
-from reflectseq.store.loop import Claim, claim, fail_open_sequences, still_owned
+from reflectseq.store.loop import Claim, claim, fail_open_sequences, release, still_owned
 from reflectseq.store.sequences import append_blocks, append_message
 from workers.llm.base import ChatMessage, Completion, LlmBackend, LlmError, LlmRejected, Sampling
 from workers.llm.breaker import FailureBreaker
@@ -79,9 +79,25 @@ def run_sequence(
         held = claim(session, sequence_id, worker=worker, stale_after=stale_after)
     if held is None:
         return Outcome.STOPPED
-    while (outcome := take_step(context, held)) == Outcome.CONTINUE:
-        pass
+    try:
+        while (outcome := take_step(context, held)) == Outcome.CONTINUE:
+            pass
+    except Exception:
+        _give_back(context, held)
+        raise
     return outcome
+
+
+def _give_back(context: LoopContext, held: Claim) -> None:
+    """Requeue the sequence after an unexpected error, so a retried task can claim it at once.
+
+    If even that fails (the database is unreachable), the reaper requeues it once stale.
+    """
+    try:
+        with transaction(context.session_factory) as session:
+            release(session, held)
+    except Exception:
+        log.exception("could not release sequence %s; the reaper will", held.sequence_id)
 
 
 def take_step(context: LoopContext, held: Claim) -> Outcome:

@@ -1,0 +1,187 @@
+"""``reflectseq run``: the whole pipeline on one machine, from an instruction file to a dataset.
+
+Embedded on purpose: SQLite (by default), a local pool of threads, the bundled offline model
+unless an endpoint is configured. Nothing to start first, so this is the first command a new user
+runs. The database keeps every block, so a rerun of the same file (``--resume``) continues where
+an interrupted one stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from reflectseq.db import migrate
+from reflectseq.db.session import session_factory_for, transaction
+from reflectseq.export.files import write_export
+from reflectseq.export.filters import ExportFilters, ReviewFilter
+from reflectseq.export.spec import ExportSpec
+from reflectseq.settings import get_settings
+from reflectseq.specs import GenerationConfigSpec, InstructionSpec
+from reflectseq.store.instruction_sets import (
+    create_instruction_set,
+    find_by_idempotency_key,
+    get_or_create_generation_config,
+)
+from reflectseq.store.loop import requeue_stale
+
+if TYPE_CHECKING:
+    from workers.embedded import SetProgress
+
+console = Console(stderr=True)
+
+
+class InstructionFileError(ValueError):
+    """The instruction file has invalid lines; the message lists each with its line number."""
+
+
+def read_instructions(path: Path) -> list[tuple[int, InstructionSpec]]:
+    """Every instruction of a JSONL file, numbered by line, or an error naming each bad line."""
+    specs: list[tuple[int, InstructionSpec]] = []
+    problems: list[str] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                specs.append((number, InstructionSpec.model_validate_json(line)))
+            except ValidationError as error:
+                for item in error.errors():
+                    field = ".".join(str(part) for part in item["loc"]) or "line"
+                    problems.append(f"{path}:{number}: {field}: {item['msg']}")
+    if problems:
+        raise InstructionFileError("\n".join(problems[:50]))
+    if not specs:
+        raise InstructionFileError(f"{path}: no instructions")
+    return specs
+
+
+def _progress_line(progress: SetProgress) -> str:
+    return (
+        f"done {progress.completed} failed {progress.failed} "
+        f"rounds {progress.rounds} tokens {progress.tokens:,}"
+    )
+
+
+def run(
+    instructions: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, readable=True, help="Instruction file (JSONL)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Dataset to write (ReflectionCoder JSONL)."),
+    backend: str | None = typer.Option(
+        None,
+        help="local (bundled model) or openai (any compatible endpoint); default from settings.",
+    ),
+    model: str | None = typer.Option(None, help="Model name (endpoint) or bundled model (local)."),
+    endpoint: str | None = typer.Option(None, help="Base URL of the OpenAI-compatible endpoint."),
+    max_rounds: int = typer.Option(4, min=1, max=32, help="Execution rounds before giving up."),
+    show_tests: bool = typer.Option(True, help="Show the tasks' tests to the model."),
+    temperature: float = typer.Option(0.2, min=0.0, max=2.0),
+    max_tokens: int = typer.Option(1024, min=16),
+    seed: int | None = typer.Option(None, help="Sampling seed (where the backend supports one)."),
+    concurrency: int | None = typer.Option(None, "--concurrency", "-j", min=1),
+    database_url: str | None = typer.Option(None, help="Database (default: embedded SQLite)."),
+) -> None:
+    """Generate reflection sequences for every instruction and write the dataset."""
+    from workers.embedded import run_set  # noqa: PLC0415 - loads LLM and sandbox machinery
+    from workers.runtime import loop_context  # noqa: PLC0415
+
+    settings = get_settings()
+    try:
+        specs = read_instructions(instructions)
+    except InstructionFileError as error:
+        console.print(f"[red]invalid instruction file[/red]\n{error}", highlight=False)
+        raise typer.Exit(2) from error
+    chosen_backend = backend or settings.llm_backend
+    config_spec = GenerationConfigSpec(
+        backend=chosen_backend,
+        endpoint=(endpoint or settings.llm_base_url or None)
+        if chosen_backend == "openai"
+        else None,
+        model=model
+        or settings.llm_model
+        or ("gpt-4o-mini" if chosen_backend == "openai" else settings.local_model),
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        max_rounds=max_rounds,
+        show_tests=show_tests,
+    )
+    url = database_url or settings.database_url
+    if url.startswith("sqlite"):
+        settings.ensure_data_dir()
+    migrate.upgrade(url)
+    factory = session_factory_for(url)
+    # The file's content and the config identify the run: running it again resumes it.
+    identity = json.dumps(
+        [
+            str(instructions.resolve()),
+            config_spec.config_hash(),
+            [s.content_hash() for _, s in specs],
+        ]
+    )
+    resume_key = "run:" + hashlib.sha256(identity.encode()).hexdigest()
+    with transaction(factory) as session:
+        existing = find_by_idempotency_key(session, resume_key)
+        if existing is None:
+            config = get_or_create_generation_config(session, config_spec)
+            created = create_instruction_set(
+                session,
+                name=instructions.name,
+                config=config,
+                instructions=specs,
+                idempotency_key=resume_key,
+            )
+            set_id = created.instruction_set.id
+        else:
+            # A rerun: what an interrupted run left running has no worker any more.
+            set_id = existing.id
+            requeue_stale(session, stale_after=timedelta(0), set_id=set_id)
+    console.print(
+        f"instruction set {set_id}: {len(specs)} instructions, backend {config_spec.backend} "
+        f"({config_spec.model}), database {url}",
+        highlight=False,
+    )
+    context = loop_context(settings, session_factory=factory)
+    with Progress(
+        TextColumn("[bold]reflect"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("", total=len(specs))
+
+        def show(progress: SetProgress) -> None:
+            bar.update(
+                task,
+                completed=progress.finished,
+                total=progress.total,
+                description=_progress_line(progress),
+            )
+
+        final = run_set(
+            context,
+            set_id,
+            concurrency=concurrency or settings.worker_concurrency,
+            stale_after_s=settings.stale_after_s,
+            on_progress=show,
+        )
+    spec = ExportSpec(filters=ExportFilters(instruction_set_ids=[set_id], review=ReviewFilter.ANY))
+    written = write_export(factory, spec, out)
+    console.print(
+        f"{final.completed} completed ({final.passed} final answers pass), {final.failed} failed; "
+        f"wrote {written.counts.records} records to {out} (manifest {written.manifest_path.name})",
+        highlight=False,
+    )
