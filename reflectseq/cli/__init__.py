@@ -11,10 +11,12 @@ from reflectseq.cli import (
     config_cmd,
     db_cmd,
     export_cmd,
+    run_cmd,
     sandbox_cmd,
     serve_cmd,
     train_cmd,
     user_cmd,
+    worker_cmd,
 )
 
 app = typer.Typer(
@@ -34,6 +36,8 @@ app.command("status")(client_cmd.status)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(sandbox_cmd.app, name="sandbox")
 app.command("train")(train_cmd.train)
+app.command("worker")(worker_cmd.worker)
+app.command("run")(run_cmd.run)
 export_cmd.register(app)
 app.add_typer(user_cmd.app, name="user")
 
