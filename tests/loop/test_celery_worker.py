@@ -1,0 +1,201 @@
+"""Real Celery workers on Redis and Postgres: dispatch, cancellation, a SIGKILLed worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from reflectseq.db.models import Block, Message, Sequence
+from reflectseq.enums import BlockKind, SequenceStatus
+from reflectseq.settings import Settings
+from tests.loop.conftest import add_task, create_tasks, fenced_python
+from tests.loop.llm_server import ScriptedLlm, answer
+
+REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of its own, away from other services
+WRONG = "def add(a, b):\n    return a - b"
+RIGHT = "def add(a, b):\n    return a + b"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def worker_env(loop_env: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Environment of worker processes (and of dispatch in this process): a queue per test."""
+    queue = f"reflectseq-test-{uuid.uuid4().hex[:8]}"
+    values = {
+        "REFLECTSEQ_REDIS_URL": REDIS_URL,
+        "REFLECTSEQ_CELERY_QUEUE": queue,
+        "REFLECTSEQ_STALE_AFTER_S": "3",
+        "REFLECTSEQ_REAPER_INTERVAL_S": "1",
+        "REFLECTSEQ_BROKER_VISIBILITY_TIMEOUT_S": "5",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    from reflectseq.settings import get_settings
+
+    get_settings.cache_clear()
+    return {**os.environ, **values}
+
+
+@pytest.fixture
+def start_worker(worker_env: dict[str, str]) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Start `reflectseq worker` processes, each in its own process group; killed at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "reflectseq"),
+                "worker",
+                "-c",
+                "2",
+                "--loglevel",
+                "WARNING",
+            ],
+            env=worker_env,
+            cwd=REPO,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    Redis.from_url(REDIS_URL).delete(worker_env["REFLECTSEQ_CELERY_QUEUE"])
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def _statuses(factory: sessionmaker[Session], set_id: int) -> list[SequenceStatus]:
+    with factory() as session:
+        return list(
+            session.scalars(
+                select(Sequence.status)
+                .where(Sequence.instruction_set_id == set_id)
+                .order_by(Sequence.id)
+            )
+        )
+
+
+def test_dispatched_set_completes_on_a_worker(
+    start_worker: Callable[[], subprocess.Popen[bytes]],
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    from workers.dispatch import enqueue_instruction_set
+
+    llm_server.script(key, [answer(fenced_python(RIGHT))])
+    specs = [add_task(f"{key} #{n}") for n in range(3)]
+    created = create_tasks(pg_session_factory, specs, base_url=llm_server.base_url)
+    start_worker()
+
+    assert enqueue_instruction_set(created.set_id) == 3
+    assert enqueue_instruction_set(created.set_id) == 0  # nothing pending any more
+
+    _wait_for(
+        lambda: _statuses(pg_session_factory, created.set_id) == [SequenceStatus.COMPLETED] * 3,
+        60,
+        "the set to complete",
+    )
+
+
+def test_sigkilled_worker_resumes_without_duplicate_blocks(
+    start_worker: Callable[[], subprocess.Popen[bytes]],
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    from workers.dispatch import enqueue_instruction_set
+
+    llm_server.script(
+        key,
+        [
+            answer(fenced_python(WRONG, "First try.")),
+            answer(fenced_python(RIGHT, "Subtraction was wrong."), delay_s=30),  # killed here
+            answer(fenced_python(RIGHT, "Subtraction was wrong; adding.")),
+            answer(fenced_python(RIGHT, "Add them.")),
+        ],
+    )
+    created = create_tasks(pg_session_factory, [add_task(key)], base_url=llm_server.base_url)
+    (sequence_id,) = created.sequence_ids
+    first = start_worker()
+    enqueue_instruction_set(created.set_id)
+
+    # Wait until the worker is inside the slow second model call, then kill its whole group.
+    _wait_for(lambda: len(llm_server.requests_for(key)) >= 2, 60, "the second model call")
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    with pg_session_factory() as session:
+        assert session.get_one(Sequence, sequence_id).status == SequenceStatus.RUNNING
+
+    start_worker()
+    _wait_for(
+        lambda: _statuses(pg_session_factory, created.set_id) == [SequenceStatus.COMPLETED],
+        60,
+        "the sequence to complete after the restart",
+    )
+    with pg_session_factory() as session:
+        sequence = session.get_one(Sequence, sequence_id)
+        assert (sequence.rounds, sequence.reflection_pass, sequence.final_pass) == (2, True, True)
+        assert sequence.attempt >= 2
+        rows = session.execute(
+            select(Message.index, Block.index, Block.kind)
+            .join(Block, Block.message_id == Message.id)
+            .where(Message.sequence_id == sequence_id)
+            .order_by(Message.index, Block.index)
+        ).all()
+    reflection = [kind for message, _, kind in rows if message == 1]
+    assert reflection == [
+        BlockKind.TEXT,
+        BlockKind.CODE,
+        BlockKind.EXECUTION,
+        BlockKind.ANALYSIS,
+        BlockKind.CODE,
+        BlockKind.EXECUTION,
+    ]
+    for message in {m for m, _, _ in rows}:
+        indices = [index for m, index, _ in rows if m == message]
+        assert indices == list(range(len(indices)))
+
+
+def test_cancel_stops_running_and_queued_sequences(
+    start_worker: Callable[[], subprocess.Popen[bytes]],
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    from workers.dispatch import cancel_instruction_set, enqueue_instruction_set
+
+    llm_server.script(key, [answer(fenced_python(WRONG), delay_s=2)])
+    specs = [add_task(f"{key} #{n}") for n in range(4)]
+    created = create_tasks(pg_session_factory, specs, base_url=llm_server.base_url, max_rounds=5)
+    start_worker()
+    enqueue_instruction_set(created.set_id)
+    _wait_for(lambda: len(llm_server.requests_for(key)) >= 1, 60, "a first model call")
+
+    assert cancel_instruction_set(created.set_id) == 4
+    time.sleep(3)  # a running sequence finishes its current call, then must stop
+    assert _statuses(pg_session_factory, created.set_id) == [SequenceStatus.CANCELLED] * 4
+    calls_after_cancel = len(llm_server.requests_for(key))
+    time.sleep(2.5)
+    assert len(llm_server.requests_for(key)) == calls_after_cancel
