@@ -1,0 +1,274 @@
+"""The dashboard in a real Chromium (Debian's, driven by Playwright), against real Postgres.
+
+Covers what only a browser shows: keyboard shortcuts, focus movement, the help overlay, and the
+edit-and-re-run round trip through the real sandbox. Screenshots of the main pages are written
+to ``REFLECTSEQ_SCREENSHOT_DIR`` when set (``docs/screenshots`` is made that way), else to a
+temporary directory, so every run still renders each page at desktop and narrow widths.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.app import create_app
+from reflectseq.db.models import Block, Message, Review
+from reflectseq.db.review_models import BlockEdit
+from reflectseq.db.session import transaction
+from reflectseq.enums import BlockKind, ExecutionStatus, ReviewStatus, UserRole
+from reflectseq.settings import Settings
+from reflectseq.store.reviews import decide
+from tests.review.factories import PASSWORD, RIGHT, Attempt, completed_sequences, user
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (/usr/bin/chromium)"),
+]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+NARROW: ViewportSize = {"width": 420, "height": 860}
+TIMEOUT_MS = 15_000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def base_url(dashboard_settings: Settings, db: sessionmaker[Session]) -> Iterator[str]:
+    """The real app served by uvicorn on a free loopback port, in a background thread."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(dashboard_settings), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, base_url: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=base_url, viewport=DESKTOP)
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path: Path) -> Path:
+    target = Path(os.environ.get("REFLECTSEQ_SCREENSHOT_DIR") or tmp_path / "shots")
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _log_in_with_keyboard(page: Page, username: str) -> None:
+    page.goto("/review/login")
+    page.keyboard.type(username)  # autofocus is on the username field
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/review/")
+
+
+def _focused_block_number(page: Page) -> str:
+    return str(
+        page.evaluate(
+            "document.activeElement.closest('[data-block]')?.querySelector('.num')?.textContent"
+        )
+    )
+
+
+def test_review_a_queue_with_the_keyboard_only(page: Page, db: sessionmaker[Session]) -> None:
+    with transaction(db) as session:
+        ids = [s.id for s in completed_sequences(session, 3)]
+        user(session, "rita")
+    _log_in_with_keyboard(page, "rita")
+
+    page.keyboard.press("?")
+    assert page.locator("#help").is_visible()
+    page.keyboard.press("Escape")
+    assert not page.locator("#help").is_visible()
+
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/sequences/{ids[0]}")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    assert _focused_block_number(page) == "#2"
+    page.keyboard.press("k")
+    assert _focused_block_number(page) == "#1"
+
+    page.keyboard.press("a")  # accept: the next sequence opens
+    page.wait_for_url(f"**/review/sequences/{ids[1]}?**")
+    assert "accepted" in page.locator("#notice").inner_text()
+
+    page.keyboard.press("r")  # focus the reason, pick one, comment, submit
+    assert page.evaluate("document.activeElement.id") == "reason"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Tab")
+    page.keyboard.type("the analysis ignores the traceback")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the Reject button
+    page.wait_for_url(f"**/review/sequences/{ids[2]}?**")
+
+    page.keyboard.press("n")  # skip the last one: the queue wraps to it again
+    page.wait_for_url(f"**/review/sequences/{ids[2]}**")
+
+    with transaction(db) as session:
+        reviews = {r.sequence_id: r for r in session.scalars(select(Review))}
+    assert reviews[ids[0]].status == ReviewStatus.ACCEPTED
+    assert reviews[ids[1]].status == ReviewStatus.REJECTED
+    assert reviews[ids[1]].reason == "unfaithful_analysis"
+    assert reviews[ids[1]].comment == "the analysis ignores the traceback"
+    assert reviews[ids[2]].status == ReviewStatus.PENDING
+
+
+def test_edit_and_rerun_a_block_from_the_page(page: Page, db: sessionmaker[Session]) -> None:
+    with transaction(db) as session:
+        seq = completed_sequences(
+            session,
+            1,
+            attempts=(Attempt("def add(a, b):\n    return a - b\n", ExecutionStatus.FAILED),),
+        )[0].id
+        user(session, "rita")
+        code_id = session.scalars(
+            select(Block.id)
+            .join(Message)
+            .where(Message.sequence_id == seq, Block.kind == BlockKind.CODE)
+        ).one()
+    _log_in_with_keyboard(page, "rita")
+    page.goto(f"/review/sequences/{seq}")
+    page.locator(f"#block-{code_id}").focus()
+    page.keyboard.press("e")
+    editor = page.locator(f"#edit-{code_id}")
+    assert page.evaluate("document.activeElement.id") == f"edit-{code_id}"
+    editor.fill(RIGHT)
+    page.locator(f"#block-{code_id} button[name=rerun]").click()
+    page.wait_for_url(f"**/review/sequences/{seq}#block-{code_id}")
+    rerun = page.locator(f"#block-{code_id} .rerun")
+    assert "passed" in rerun.inner_text()
+    with transaction(db) as session:
+        edit = session.scalars(select(BlockEdit)).one()
+        original = session.get(Block, code_id)
+    assert (edit.content, edit.run_status) == (RIGHT, ExecutionStatus.PASSED)
+    assert original is not None and "a - b" in original.content
+
+
+def test_reviewers_are_kept_out_of_admin_pages_and_csrf_less_posts_fail(
+    page: Page, db: sessionmaker[Session]
+) -> None:
+    with transaction(db) as session:
+        seq = completed_sequences(session, 1)[0].id
+        user(session, "rita")
+    _log_in_with_keyboard(page, "rita")
+    for path in ("/review/users", "/review/audit", "/review/conflicts"):
+        response = page.goto(path)
+        assert response is not None and response.status == 403
+        assert "admins only" in page.content()
+    # The browser's own cookies, but no token: refused, and nothing is written.
+    refused = page.request.post(f"/review/sequences/{seq}/decision", form={"action": "accept"})
+    assert refused.status == 403
+    with transaction(db) as session:
+        assert session.scalars(select(Review)).all() == []
+
+
+def test_main_pages_render_at_desktop_and_narrow_widths(
+    page: Page, db: sessionmaker[Session], screenshot_dir: Path
+) -> None:
+    with transaction(db) as session:
+        three_rounds = (
+            Attempt(
+                "def add(a, b):\n    return a - b\n",
+                ExecutionStatus.FAILED,
+                stderr="AssertionError",
+            ),
+            Attempt(
+                "def add(a, b):\n    return abs(a) + b\n",
+                ExecutionStatus.FAILED,
+                stderr="AssertionError",
+            ),
+            Attempt(RIGHT, ExecutionStatus.PASSED, stdout="all tests passed"),
+        )
+        ids = [
+            s.id
+            for s in completed_sequences(
+                session, 4, attempts=three_rounds, flags={"no_asserts": True}
+            )
+        ]
+        admin, rita = user(session, "admin", UserRole.ADMIN).id, user(session, "rita").id
+        for index, seq in enumerate(ids[:3]):
+            decide(session, sequence_id=seq, reviewer_id=admin, status=ReviewStatus.ACCEPTED)
+            verdict = ReviewStatus.REJECTED if index == 2 else ReviewStatus.ACCEPTED
+            decide(
+                session,
+                sequence_id=seq,
+                reviewer_id=rita,
+                status=verdict,
+                reason="weak_tests" if verdict == ReviewStatus.REJECTED else None,
+            )
+    _log_in_with_keyboard(page, "admin")
+    shots = {
+        "queue": "/review/",
+        "sequence": f"/review/sequences/{ids[0]}",
+        "progress": "/review/progress",
+        "conflicts": "/review/conflicts",
+        "audit": "/review/audit",
+    }
+    for name, path in shots.items():
+        response = page.goto(path)
+        assert response is not None and response.status == 200, name
+        page.screenshot(path=str(screenshot_dir / f"{name}.png"))
+    assert page.locator("table.audit tbody tr").count() >= 6
+    page.goto("/review/progress")
+    assert page.locator("#kappa").inner_text() != ""
+
+    page.set_viewport_size(NARROW)
+    page.goto(f"/review/sequences/{ids[0]}")
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, "the narrow layout scrolls sideways"
+    page.screenshot(path=str(screenshot_dir / "sequence-narrow.png"))
+
+    page.context.clear_cookies()
+    page.set_viewport_size(DESKTOP)
+    page.goto("/review/login")
+    page.screenshot(path=str(screenshot_dir / "login.png"))
