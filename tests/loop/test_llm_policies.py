@@ -1,0 +1,109 @@
+"""Retry policy, Retry-After parsing, price table and the rate limiters (on real Redis)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from workers.llm.pricing import PriceTable, PriceTableError
+from workers.llm.ratelimit import Limits, LocalRateLimiter, RedisRateLimiter, TokenBucket
+from workers.llm.retry import RetryPolicy, retry_after_seconds
+
+
+def test_backoff_grows_with_full_jitter_and_honours_retry_after() -> None:
+    policy = RetryPolicy(max_retries=5, base_s=1.0, max_s=10.0)
+    rng = random.Random(1)
+    delays = [policy.delay(retry, None, rng) for retry in range(200) for _ in range(1)]
+    assert all(0 <= d <= 10.0 for d in delays)
+    assert max(policy.delay(0, None, rng) for _ in range(100)) <= 1.0
+    assert policy.delay(0, 4.0, rng) >= 4.0  # the server's wait is a floor
+    assert policy.delay(0, 600.0, rng) == 10.0  # but never beyond the cap
+
+
+def test_retry_after_forms() -> None:
+    assert retry_after_seconds({"Retry-After": "2"}) == 2.0
+    assert retry_after_seconds({"retry-after-ms": "250"}) == 0.25
+    now = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds({"retry-after": "Wed, 01 Jan 2025 12:00:05 GMT"}, now) == 5.0
+    assert retry_after_seconds({"retry-after": "soon"}) is None
+    assert retry_after_seconds({}) is None
+
+
+def test_price_table(tmp_path: Path) -> None:
+    table = tmp_path / "prices.toml"
+    table.write_text('[models."gpt-x"]\ninput = 1.0\noutput = 2.0\n')
+    prices = PriceTable.load(table)
+    assert prices.cost("gpt-x", 1_000_000, 500_000) == 2.0
+    assert prices.cost("unknown", 10, 10) == 0.0
+    table.write_text('[models."gpt-x"]\ninput = "cheap"\n')
+    with pytest.raises(PriceTableError, match="gpt-x"):
+        PriceTable.load(table)
+
+
+def test_token_bucket_waits_for_refill_and_caps_oversized_requests() -> None:
+    bucket = TokenBucket(capacity=60, level=60, updated=0.0)  # one per second
+    assert bucket.take(0.0, 60) == 0.0
+    assert bucket.take(0.0, 1) == pytest.approx(1.0)
+    assert bucket.take(2.0, 1) == 0.0
+    assert bucket.take(1000.0, 10_000) == 0.0  # more than the capacity is capped to it
+
+
+def test_local_limiter_spaces_requests() -> None:
+    limiter = LocalRateLimiter(Limits(requests_per_minute=600))  # 10 per second, burst 600
+    for _ in range(600):
+        with limiter.acquire(0):
+            pass
+    started = time.monotonic()
+    with limiter.acquire(0):
+        pass
+    assert time.monotonic() - started >= 0.05
+
+
+def test_redis_limiter_shares_the_concurrency_cap() -> None:
+    client = Redis.from_url("redis://127.0.0.1:6379/13")
+    name = uuid.uuid4().hex
+    limiters = [RedisRateLimiter(client, name, Limits(max_concurrency=2), 30) for _ in range(4)]
+    in_flight, peak, lock = 0, 0, threading.Lock()
+
+    def call(limiter: RedisRateLimiter) -> None:
+        nonlocal in_flight, peak
+        with limiter.acquire(10):
+            with lock:
+                in_flight += 1
+                peak = max(peak, in_flight)
+            time.sleep(0.2)
+            with lock:
+                in_flight -= 1
+
+    threads = [threading.Thread(target=call, args=(limiter,)) for limiter in limiters * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert peak == 2
+
+
+def test_redis_limiter_tokens_per_minute_is_shared_and_settled() -> None:
+    client = Redis.from_url("redis://127.0.0.1:6379/13")
+    name = uuid.uuid4().hex
+    key = f"reflectseq:ratelimit:{name}:tokens"
+    first, second = (
+        RedisRateLimiter(client, name, Limits(tokens_per_minute=12_000), 30) for _ in range(2)
+    )
+    with first.acquire(11_000) as lease:
+        lease.settle(11_000)
+    started = time.monotonic()
+    with second.acquire(1_200):  # ~1000 left: waits for 200 more at 200 per second
+        pass
+    assert time.monotonic() - started >= 0.8
+    with first.acquire(100) as lease:
+        reserved_level = float(client.hget(key, "level") or 0)
+        lease.settle(0)  # used nothing: the reservation returns to the bucket
+    assert float(client.hget(key, "level") or 0) >= reserved_level + 99
