@@ -178,3 +178,25 @@ def test_a_sequence_page_shows_kinds_diffs_flags_and_truncation(
     assert "No asserts" in html and "Near-duplicate" in html and ">truncated<" in html
     assert "verification: passed" in html
     assert '<span class="k">def</span>' in html or 'class="kd"' in html or "hl" in html
+
+
+def test_a_page_with_50_blocks_and_100_kb_of_output_renders_whole(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    noisy = "x" * 8_000  # 12 executions of 8 KB: about 100 KB of program output
+    attempts = tuple(
+        Attempt(f"def add(a, b):\n    return a + b + {i}\n", ExecutionStatus.FAILED, stdout=noisy)
+        for i in range(12)
+    )
+    with transaction(db) as session:
+        seq = completed_sequences(session, 1, attempts=attempts)[0].id
+        user(session, "rita")
+        blocks = session.scalars(
+            select(Block).join(Message).where(Message.sequence_id == seq)
+        ).all()
+    assert len(blocks) >= 50
+    log_in(client, "rita")
+    html = client.get(f"/review/sequences/{seq}").text
+    assert html.count("data-block") == len(blocks)
+    assert html.count('class="d-add">+    return a + b + ') == 11  # each fix diffed
+    assert noisy in html

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.review_models import WebSession
@@ -90,3 +90,24 @@ def test_sessions_resolve_until_closed_expired_or_the_user_is_deactivated(
     with transaction(session_factory) as session:
         assert resolve_web_session(session, live.token) is None
         assert session.scalars(select(WebSession)).all() == []
+
+
+def test_cli_creates_a_user_who_can_log_in(pg_url: str, pg_engine: Engine) -> None:
+    from typer.testing import CliRunner
+
+    from reflectseq.cli import app
+    from reflectseq.db.session import session_factory_for
+
+    runner = CliRunner()
+    args = ["user", "create", "carol", "--role", "admin", "--database-url", pg_url]
+    created = runner.invoke(app, [*args, "--password", PASSWORD])
+    assert created.exit_code == 0, created.output
+    again = runner.invoke(app, [*args, "--password", PASSWORD])
+    assert again.exit_code == 2 and "already exists" in again.output
+    weak = runner.invoke(
+        app, ["user", "create", "dave", "--password", "x", "--database-url", pg_url]
+    )
+    assert weak.exit_code == 2 and "password" in weak.output
+    with transaction(session_factory_for(pg_url)) as session:
+        carol = authenticate(session, "carol", PASSWORD)
+        assert carol is not None and carol.role == UserRole.ADMIN
