@@ -10,6 +10,7 @@ from reflectseq.cli import (
     client_cmd,
     config_cmd,
     db_cmd,
+    eval_cmd,
     export_cmd,
     run_cmd,
     sandbox_cmd,
@@ -39,6 +40,7 @@ app.command("train")(train_cmd.train)
 app.command("worker")(worker_cmd.worker)
 app.command("run")(run_cmd.run)
 export_cmd.register(app)
+app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(user_cmd.app, name="user")
 
 
