@@ -98,7 +98,9 @@ def run(
     try:
         specs = read_instructions(instructions)
     except InstructionFileError as error:
-        console.print(f"[red]invalid instruction file[/red]\n{error}", highlight=False)
+        console.print(
+            f"[red]invalid instruction file[/red]\n{error}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(2) from error
     chosen_backend = backend or settings.llm_backend
     config_spec = GenerationConfigSpec(

@@ -1,0 +1,83 @@
+"""`reflectseq run` end to end: embedded SQLite, local pool, the scripted endpoint, the export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from reflectseq.cli import app
+from reflectseq.export.files import manifest_path_for
+from reflectseq.format import parse_json_line
+from reflectseq.settings import get_settings
+from tests.loop.conftest import ADD_TESTS, fenced_python
+from tests.loop.llm_server import ScriptedLlm, answer
+
+RIGHT = "def add(a, b):\n    return a + b"
+
+
+@pytest.fixture
+def endpoint_env(monkeypatch: pytest.MonkeyPatch, llm_server: ScriptedLlm) -> None:
+    monkeypatch.setenv("REFLECTSEQ_LLM_BACKEND", "openai")
+    monkeypatch.setenv("REFLECTSEQ_LLM_BASE_URL", llm_server.base_url)
+    monkeypatch.setenv("REFLECTSEQ_LLM_MODEL", "scripted")
+    monkeypatch.setenv("REFLECTSEQ_LLM_MAX_RETRIES", "0")
+    get_settings.cache_clear()
+
+
+def _write(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_run_writes_a_reflection_dataset(
+    endpoint_env: None, llm_server: ScriptedLlm, key: str, tmp_path: Path
+) -> None:
+    llm_server.script(key, [answer(fenced_python(RIGHT))])
+    rows = [
+        {"text": f"Write add(a, b) in Python. {key} #{n}", "language": "py", "tests": ADD_TESTS}
+        for n in range(3)
+    ]
+    source = _write(tmp_path / "tasks.jsonl", rows)
+    out = tmp_path / "dataset.jsonl"
+
+    result = CliRunner().invoke(app, ["run", str(source), "--out", str(out), "-j", "2"])
+
+    assert result.exit_code == 0, result.output
+    records = [parse_json_line(line) for line in out.read_text().splitlines()]
+    assert len(records) == 3
+    for record in records:
+        assert [m.role for m in record.messages] == ["user", "assistant", "user", "assistant"]
+        assert [b.type for b in record.messages[1].content] == ["text", "code", "execution"]
+        assert record.messages[3].content[-1].type == "text"  # the verification is not exported
+    manifest = json.loads(manifest_path_for(out).read_text())
+    assert manifest["sha256"]
+
+    # Running the same file again resumes the finished set instead of generating anew.
+    calls = len(llm_server.requests_for(key))
+    again = CliRunner().invoke(app, ["run", str(source), "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert len(llm_server.requests_for(key)) == calls
+
+
+def test_run_rejects_bad_lines_by_number_and_writes_nothing(
+    endpoint_env: None, tmp_path: Path
+) -> None:
+    source = tmp_path / "tasks.jsonl"
+    source.write_text(
+        json.dumps({"text": "ok", "language": "py"})
+        + "\n"
+        + json.dumps({"text": "", "language": "py"})
+        + "\n{not json\n"
+    )
+    out = tmp_path / "dataset.jsonl"
+
+    result = CliRunner().invoke(app, ["run", str(source), "--out", str(out)])
+
+    assert result.exit_code == 2
+    assert f"{source}:2: text" in result.output
+    assert f"{source}:3:" in result.output
+    assert not out.exists()
+    assert not (tmp_path / "data" / "reflectseq.db").exists()
