@@ -70,7 +70,8 @@ def _record_block(block: LoadedBlock, *, final_answer: bool, language: str) -> R
     if final_answer and block.kind == BlockKind.CODE:
         # A final answer carries its code fenced inside text, as the reference data does.
         return RecordBlock(type="text", content=fenced(block.content, block.language or language))
-    return RecordBlock(type=_RECORD_TYPES[BlockKind(block.kind)], content=block.content)
+    # BlockKind is a StrEnum: the stored string finds its member's entry without a conversion.
+    return RecordBlock(type=_RECORD_TYPES[block.kind], content=block.content)  # type: ignore[index]
 
 
 def _record_message(sequence: LoadedSequence, index: int, role: RecordRole) -> RecordMessage:
