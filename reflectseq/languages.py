@@ -1,4 +1,4 @@
-"""The language registry: the MultiPL-E languages as data, loaded from ``sandbox_images/languages.toml``.
+"""The language registry: the MultiPL-E languages as data, from ``sandbox_images/languages.toml``.
 
 The table lives as data beside the Dockerfiles so that the local backend, the docker images and the
 toolchain installer cannot drift apart; this module only validates it and answers look-ups.
@@ -72,6 +72,9 @@ class Language(BaseModel):
         default=(), description="Host paths outside /usr and /etc the toolchain reads."
     )
     docker_base: str
+    docker_setup: tuple[str, ...] = Field(
+        default=(), description="Extra shell steps of the image, after the packages."
+    )
     pass_rule: PassRule = PassRule()
 
     @field_validator("file_name")

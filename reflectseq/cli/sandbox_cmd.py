@@ -11,7 +11,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from reflectseq.languages import load_languages
 from reflectseq.sandbox import ExecutionRequest, execute, get_backend
+from reflectseq.sandbox.dockerfiles import dockerfile_path, render_dockerfile
 from reflectseq.sandbox.doctor import languages_readiness, protections
 from reflectseq.sandbox.local import LocalBackend
 from reflectseq.settings import get_settings
@@ -85,3 +87,13 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report 
     for language in languages:
         table.add_row(language.code, language.name, language.readiness, language.detail)
     console.print(table)
+
+
+@app.command()
+def dockerfiles() -> None:
+    """Write sandbox_images/<code>/Dockerfile for every language from the language table."""
+    for language in load_languages().values():
+        path = dockerfile_path(language)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(render_dockerfile(language))
+        typer.echo(f"wrote {path}")

@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Protocol
 
+from reflectseq.sandbox.docker_backend import DockerBackend
+from reflectseq.sandbox.local import LocalBackend, LocalConfig
 from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult, StepResult
 from reflectseq.sandbox.plan import ExecutionPlan, plan_execution
 from reflectseq.sandbox.supervisor import OutputLimits
@@ -37,11 +39,7 @@ class Backend(Protocol):
 def build_backend(settings: Settings) -> Backend:
     """The backend the settings ask for."""
     if settings.sandbox_backend == "docker":
-        from reflectseq.sandbox.docker_backend import DockerBackend
-
         return DockerBackend(scratch_mb=settings.sandbox_scratch_mb, limits=output_limits(settings))
-    from reflectseq.sandbox.local import LocalBackend, LocalConfig
-
     return LocalBackend(
         LocalConfig(
             scratch_mb=settings.sandbox_scratch_mb,

@@ -37,7 +37,7 @@ class BoundedCapture:
         return self.total > len(self._head) + len(self._tail)
 
     def text(self) -> str:
-        """The kept bytes as text (invalid UTF-8 replaced), with a marker where bytes were dropped."""
+        """The kept bytes as text (bad UTF-8 replaced), with a marker where bytes were dropped."""
         head = self._head.decode("utf-8", errors="replace")
         tail = self._tail.decode("utf-8", errors="replace")
         if not self.truncated:

@@ -60,13 +60,14 @@ def _probe_bubblewrap(uid: int | None) -> Protection:
 def protections(backend: LocalBackend) -> list[Protection]:
     """The isolation layers of the local backend and whether each is active on this host."""
     uid = backend.config.uid_base if backend.as_root else None
+    last_uid = backend.config.uid_base + backend.slots.size - 1
     cgroups = backend.cgroups
     return [
         _probe_bubblewrap(uid),
         Protection(
             "per-execution uid",
             backend.as_root,
-            f"host uids {backend.config.uid_base}..{backend.config.uid_base + backend.slots.size - 1}"
+            f"host uids {backend.config.uid_base}..{last_uid}"
             if backend.as_root
             else "not running as root: executions share this user's uid and process limit",
         ),

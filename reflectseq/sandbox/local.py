@@ -250,7 +250,9 @@ class LocalBackend:
                     scratch_mb=self.config.scratch_mb,
                     command=command,
                 )
-                process = self._spawn(argv, stdin_fd, fds, channels, uid if cgroup is None else None)
+                process = self._spawn(
+                    argv, stdin_fd, fds, channels, uid if cgroup is None else None
+                )
             channels.close_write_ends()
             supervised = supervise(
                 process,
@@ -313,7 +315,9 @@ class LocalBackend:
         )
 
     @staticmethod
-    def _result(plan: ExecutionPlan, supervised: Supervised, out_of_memory: bool) -> ExecutionResult:
+    def _result(
+        plan: ExecutionPlan, supervised: Supervised, out_of_memory: bool
+    ) -> ExecutionResult:
         compile_step = supervised.compile.to_step() if supervised.compile else None
         run_phase = supervised.run
         if not supervised.sandbox_started:

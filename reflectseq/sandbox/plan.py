@@ -26,7 +26,9 @@ class ExecutionPlan:
     env: dict[str, str]
 
 
-def _render(command: tuple[str, ...] | None, language: Language, memory_mb: int) -> list[str] | None:
+def _render(
+    command: tuple[str, ...] | None, language: Language, memory_mb: int
+) -> list[str] | None:
     if command is None:
         return None
     values = {"file": language.file_name, "memory_mb": str(memory_mb)}

@@ -250,9 +250,7 @@ def supervise(
     limits: OutputLimits,
 ) -> Supervised:
     """Follow ``process`` until it has ended and its pipes are drained; kill it on any limit."""
-    watch = _Watch(
-        process, compile_timeout=compile_timeout, run_timeout=run_timeout, limits=limits
-    )
+    watch = _Watch(process, compile_timeout=compile_timeout, run_timeout=run_timeout, limits=limits)
     pidfd = os.pidfd_open(process.pid)
     selector = selectors.DefaultSelector()
     try:
@@ -279,9 +277,7 @@ def supervise(
     )
 
 
-def _loop(
-    watch: _Watch, selector: selectors.BaseSelector, pidfd: int, channels: Channels
-) -> None:
+def _loop(watch: _Watch, selector: selectors.BaseSelector, pidfd: int, channels: Channels) -> None:
     while len(selector.get_map()) > 0:
         now = time.monotonic()
         if now >= watch.give_up_at():

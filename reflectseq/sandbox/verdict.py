@@ -62,7 +62,7 @@ def _judge_compile(
     return ExecutionStatus.COMPILE_ERROR
 
 
-def _judge_run(
+def _judge_run(  # noqa: PLR0911 (a decision table reads best as a list of returns)
     rule: PassRule, step: StepResult, output_exceeded: bool, out_of_memory: bool
 ) -> ExecutionStatus:
     if step.timed_out or step.signal == signal.SIGXCPU:

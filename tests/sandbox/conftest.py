@@ -15,7 +15,9 @@ from reflectseq.settings import get_settings
 
 def slot_uids() -> range:
     settings = get_settings()
-    return range(settings.sandbox_uid_base, settings.sandbox_uid_base + settings.sandbox_concurrency)
+    return range(
+        settings.sandbox_uid_base, settings.sandbox_uid_base + settings.sandbox_concurrency
+    )
 
 
 def orphans_of(uids: range) -> list[str]:

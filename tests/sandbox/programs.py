@@ -6,6 +6,7 @@ test idiom of the language's MultiPL-E suite (rackunit, clojure.test, go test, l
 pass rules are exercised the way the loop will exercise them.
 """
 
+# ruff: noqa: E501  (programs are data; their lines are kept whole to stay readable)
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ PROGRAMS: dict[str, Programs] = {
             "    public static void Main(string[] args) {\n"
             "    Debug.Assert(Add((2L), (3L)) == ({expected}L));\n    }\n}\n"
         ),
-        compile_error="class Problem { public static void Main() { int x = \"s\"; } }\n",
+        compile_error='class Problem { public static void Main() { int x = "s"; } }\n',
         endless="class Problem { public static void Main() { while (true) {} } }\n",
     ),
     "d": Programs(
@@ -50,21 +51,21 @@ PROGRAMS: dict[str, Programs] = {
     ),
     "go": Programs(
         checked=(
-            "package add_test\n\nimport (\n    \"testing\"\n    \"fmt\"\n)\n\n"
+            'package add_test\n\nimport (\n    "testing"\n    "fmt"\n)\n\n'
             "func add(a int, b int) int { return a + b }\n\n"
             "func TestAdd(t *testing.T) {\n  candidate := add\n"
             "  type test struct { actual interface{}; expected interface{} }\n"
             "  tests := []test{ { actual: candidate(2, 3), expected: {expected} } }\n"
             "  for i, tc := range tests {\n"
-            "    t.Run(fmt.Sprintf(\"test num % d\", i), func(t *testing.T) {\n"
-            "      if fmt.Sprintf(\"%v\", tc.actual) != fmt.Sprintf(\"%v\", tc.expected) {\n"
+            '    t.Run(fmt.Sprintf("test num % d", i), func(t *testing.T) {\n'
+            '      if fmt.Sprintf("%v", tc.actual) != fmt.Sprintf("%v", tc.expected) {\n'
             "        t.Errorf(\"expected '%s', got '%s'\", tc.expected, tc.actual)\n      }\n    })\n  }\n}\n"
         ),
         compile_error=(
-            "package add_test\n\nimport \"testing\"\n\n"
-            "func TestAdd(t *testing.T) { var x int = \"s\" }\n"
+            'package add_test\n\nimport "testing"\n\n'
+            'func TestAdd(t *testing.T) { var x int = "s" }\n'
         ),
-        endless="package add_test\n\nimport \"testing\"\n\nfunc TestAdd(t *testing.T) { for {} }\n",
+        endless='package add_test\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) { for {} }\n',
     ),
     "java": Programs(
         checked=(
@@ -73,7 +74,7 @@ PROGRAMS: dict[str, Programs] = {
             "    public static void main(String[] args) {\n"
             "    assert(add((2l), (3l)) == ({expected}l));\n    }\n\n}\n"
         ),
-        compile_error="class Problem { public static void main(String[] a) { int x = \"s\"; } }\n",
+        compile_error='class Problem { public static void main(String[] a) { int x = "s"; } }\n',
         endless="class Problem { public static void main(String[] a) { while (true) {} } }\n",
     ),
     "jl": Programs(
@@ -109,7 +110,7 @@ PROGRAMS: dict[str, Programs] = {
             "<?php\nfunction add($a, $b) {\n    return $a + $b;\n}\n"
             "function candidate(...$args) {\n    return add(...$args);\n}\n\n"
             "function test(): void {\n"
-            "    if (candidate(2, 3) !== {expected}) { throw new Exception(\"Test failed!\"); }\n}\n\n"
+            '    if (candidate(2, 3) !== {expected}) { throw new Exception("Test failed!"); }\n}\n\n'
             "test();\n"
         ),
         compile_error="<?php\nfunction add($a, $b) {\n    return $a +;\n}\n",
@@ -119,7 +120,7 @@ PROGRAMS: dict[str, Programs] = {
         checked=(
             "sub add {\n    my($a, $b) = @_;\n    return $a + $b;\n}\n"
             "use Test::Deep;\n\n\nsub testhumaneval {\n    my $candidate = \\&add;\n"
-            "        if(eq_deeply($candidate->(2, 3),{expected})) {\n        print \"ok!\" }"
+            '        if(eq_deeply($candidate->(2, 3),{expected})) {\n        print "ok!" }'
             "else {\n        exit 1;\n        }\n}\n\ntesthumaneval();\n"
         ),
         compile_error="sub add {\n    my($a, $b) = @_;\n    return $a + ;\n}\n",
@@ -168,10 +169,10 @@ PROGRAMS: dict[str, Programs] = {
             "fn add(a: isize, b: isize) -> isize {\n    a + b\n}\n\n"
             "fn main() {\n    let candidate = add;\n    assert_eq!(candidate(2, 3), {expected});\n}\n"
         ),
-        compile_error="fn main() {\n    let x: i32 = \"s\";\n}\n",
+        compile_error='fn main() {\n    let x: i32 = "s";\n}\n',
         endless=(
             "fn main() {\n    let mut i: u64 = 1;\n"
-            "    loop { i = i.wrapping_add(2); if i == 0 { println!(\"never\"); } }\n}\n"
+            '    loop { i = i.wrapping_add(2); if i == 0 { println!("never"); } }\n}\n'
         ),
     ),
     "scala": Programs(
@@ -181,14 +182,14 @@ PROGRAMS: dict[str, Programs] = {
             "    def main(args: Array[String]) = {\n"
             "    assert(add((2l), (3l)) == ({expected}l));\n    }\n\n}\n"
         ),
-        compile_error="object Problem {\n  def main(args: Array[String]) = {\n    val x: Int = \"s\"\n  }\n}\n",
+        compile_error='object Problem {\n  def main(args: Array[String]) = {\n    val x: Int = "s"\n  }\n}\n',
         endless="object Problem {\n  def main(args: Array[String]) = {\n    while (true) {}\n  }\n}\n",
     ),
     "sh": Programs(
         checked=(
             "#!/bin/bash\n\nadd() {\n    echo $(( $1 + $2 ))\n}\n\n"
-            "candidate() {\n    add \"$@\"\n}\n\nset -e\n"
-            "run_test() {\n    [[ $(candidate \"2\" \"3\") = \"{expected}\" ]]\n}\n\nrun_test\n"
+            'candidate() {\n    add "$@"\n}\n\nset -e\n'
+            'run_test() {\n    [[ $(candidate "2" "3") = "{expected}" ]]\n}\n\nrun_test\n'
         ),
         compile_error="#!/bin/bash\nadd() {\n    if [[ $1 ; then echo x\n}\n",
         endless="#!/bin/bash\nwhile true; do :; done\n",
@@ -198,7 +199,7 @@ PROGRAMS: dict[str, Programs] = {
             "func add(a: Int, b: Int) -> Int {\n    return a + b\n}\n\n"
             "assert(add(a: 2, b: 3) == {expected})\n"
         ),
-        compile_error="let x: Int = \"s\"\n",
+        compile_error='let x: Int = "s"\n',
         endless="while true {}\n",
     ),
     "ts": Programs(
@@ -208,7 +209,7 @@ PROGRAMS: dict[str, Programs] = {
             "function test() {\n  let candidate = add;\n"
             "  assert.deepEqual(candidate(2, 3),{expected});\n}\n\ntest();\n"
         ),
-        compile_error="function add(a: number, b: number): number {\n    return \"s\";\n}\n",
+        compile_error='function add(a: number, b: number): number {\n    return "s";\n}\n',
         endless="while (true) {}\n",
     ),
     "ml": Programs(
@@ -216,7 +217,7 @@ PROGRAMS: dict[str, Programs] = {
             "let add (a : int) (b : int) : int =\n  a + b\n\n"
             "let assertions =\n let candidate = add in\n  assert ({expected} = (candidate 2 3));\n  ()\n"
         ),
-        compile_error="let add (a : int) (b : int) : int =\n  a + \"s\"\n",
+        compile_error='let add (a : int) (b : int) : int =\n  a + "s"\n',
         endless="let rec loop () = loop ()\nlet () = loop ()\n",
     ),
     "hs": Programs(
@@ -224,9 +225,9 @@ PROGRAMS: dict[str, Programs] = {
             "add :: Int -> Int -> Int\nadd a b = a + b\n\n"
             "candidate :: Int -> Int -> Int\ncandidate = add\n\n"
             "main :: IO ()\nmain = do\n"
-            "    if candidate 2 3 == {expected} then pure () else error \"Assertion failed\"\n"
+            '    if candidate 2 3 == {expected} then pure () else error "Assertion failed"\n'
         ),
-        compile_error="main :: IO ()\nmain = do\n    let x = (1 :: Int) + \"s\"\n    print x\n",
+        compile_error='main :: IO ()\nmain = do\n    let x = (1 :: Int) + "s"\n    print x\n',
         endless="main :: IO ()\nmain = let loop n = loop (n + 1 :: Int) in loop 0\n",
     ),
     "elixir": Programs(

@@ -70,9 +70,7 @@ def test_child_outliving_its_parent_is_killed() -> None:
     assert time.monotonic() - started < 10  # the child's open pipes do not keep us waiting
 
 
-@pytest.mark.parametrize(
-    ("host", "port"), [("127.0.0.1", 5432), ("1.1.1.1", 53), ("8.8.8.8", 443)]
-)
+@pytest.mark.parametrize(("host", "port"), [("127.0.0.1", 5432), ("1.1.1.1", 53), ("8.8.8.8", 443)])
 def test_no_network(host: str, port: int) -> None:
     code = (
         "import socket\ns = socket.socket()\ns.settimeout(3)\ntry:\n"

@@ -1,0 +1,102 @@
+"""The language table and the verdict rules, without running anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from reflectseq.enums import ExecutionStatus
+from reflectseq.languages import get_language, language_codes, resolve_language
+from reflectseq.sandbox.capture import BoundedCapture
+from reflectseq.sandbox.models import StepResult
+from reflectseq.sandbox.verdict import judge
+
+MULTIPL_E = "cpp cs d go java jl js lua php pl py r rb rkt rs scala sh swift ts ml hs elixir clj"
+
+
+def test_table_covers_multipl_e() -> None:
+    assert sorted(language_codes()) == sorted(MULTIPL_E.split())
+
+
+@pytest.mark.parametrize(
+    ("alias", "code"),
+    [("python", "py"), ("JavaScript", "js"), ("typescript", "ts"), ("rust", "rs"),
+     ("ruby", "rb"), ("csharp", "cs"), ("racket", "rkt"), ("bash", "sh"), ("ocaml", "ml"),
+     ("haskell", "hs"), ("clojure", "clj"), ("julia", "jl"), ("cpp", "cpp")],
+)  # fmt: skip
+def test_aliases_resolve(alias: str, code: str) -> None:
+    assert resolve_language(alias).code == code
+
+
+def test_unknown_language_names_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="known codes: cpp"):
+        get_language("cobol")
+    with pytest.raises(KeyError, match="unknown language 'cobol'"):
+        resolve_language("cobol")
+
+
+def run(exit_code: int = 0, stdout: str = "", stderr: str = "", **extra: object) -> StepResult:
+    return StepResult(exit_code=exit_code, stdout=stdout, stderr=stderr, **extra)  # type: ignore[arg-type]
+
+
+def status(code: str, step: StepResult, compile_step: StepResult | None = None) -> ExecutionStatus:
+    return judge(get_language(code).pass_rule, compile_step, step)
+
+
+def test_racket_failure_on_stderr_with_exit_zero_fails() -> None:
+    assert status("rkt", run(0, stderr="FAILURE\nname: check-equal?")) == ExecutionStatus.FAILED
+    assert status("rkt", run(0)) == ExecutionStatus.PASSED
+
+
+def test_clojure_needs_its_summary() -> None:
+    ok = "Ran 1 tests containing 1 assertions.\n0 failures, 0 errors.\n"
+    bad = "FAIL in (test-humaneval)\nRan 1 tests containing 1 assertions.\n1 failures, 0 errors.\n"
+    assert status("clj", run(0, stdout=ok)) == ExecutionStatus.PASSED
+    assert status("clj", run(0, stdout=bad)) == ExecutionStatus.FAILED
+    assert status("clj", run(0, stdout="")) == ExecutionStatus.FAILED
+
+
+def test_go_failures_and_build_errors() -> None:
+    assert status("go", run(0, stdout="ok  \tcommand-line-arguments")) == ExecutionStatus.PASSED
+    assert status("go", run(1, stdout="--- FAIL: TestAdd\nFAIL")) == ExecutionStatus.FAILED
+    built = run(1, stdout="FAIL\tcommand-line-arguments [build failed]")
+    assert status("go", built) == ExecutionStatus.COMPILE_ERROR
+
+
+def test_csharp_trace_listener_output_fails_with_exit_zero() -> None:
+    text = "---- DEBUG ASSERTION FAILED ----\n---- Assert Short Message ----"
+    assert status("cs", run(0, stderr=text)) == ExecutionStatus.FAILED
+
+
+def test_scala_stderr_must_be_empty() -> None:
+    assert status("scala", run(0, stderr="java.lang.AssertionError")) == ExecutionStatus.FAILED
+
+
+def test_perl_error_marker_fails() -> None:
+    assert status("pl", run(0, stdout="ERROR: mismatch")) == ExecutionStatus.FAILED
+
+
+def test_limits_override_the_rule() -> None:
+    assert status("py", run(0, timed_out=True)) == ExecutionStatus.TIMEOUT
+    assert status("py", run(1, stderr="MemoryError")) == ExecutionStatus.MEMORY_EXCEEDED
+    assert status("py", run(1, stderr="SyntaxError: bad")) == ExecutionStatus.COMPILE_ERROR
+    flooded = judge(get_language("py").pass_rule, None, run(0), output_exceeded=True)
+    assert flooded == ExecutionStatus.OUTPUT_EXCEEDED
+
+
+def test_compile_failures() -> None:
+    rule = get_language("cpp").pass_rule
+    assert judge(rule, run(1, stderr="error"), None) == ExecutionStatus.COMPILE_ERROR
+    assert judge(rule, run(None, timed_out=True), None) == ExecutionStatus.TIMEOUT  # type: ignore[arg-type]
+    bash = get_language("sh").pass_rule
+    noisy = run(0, stderr="main.sh: line 3: syntax error near unexpected token")
+    assert judge(bash, noisy, run(0)) == ExecutionStatus.COMPILE_ERROR
+
+
+def test_capture_keeps_head_and_tail() -> None:
+    capture = BoundedCapture(10)
+    for chunk in (b"HEAD-", b"middle" * 100, b"-TAIL"):
+        capture.feed(chunk)
+    text = capture.text()
+    assert capture.truncated and capture.total == 610
+    assert text.startswith("HEAD-") and text.endswith("-TAIL")
+    assert "[600 bytes omitted]" in text
