@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -43,6 +44,12 @@ class BackendName(StrEnum):
     OPENAI = "openai"
     LOCAL = "local"
     HF = "hf"
+
+
+def _fail(error: Exception) -> NoReturn:
+    """Report bad input on one unwrapped line (it names a file and line) and exit with 2."""
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(2) from error
 
 
 def parse_ks(value: str | None) -> list[int] | None:
@@ -146,8 +153,7 @@ def evaluate(
         problems = load_benchmark(benchmark)[:limit]
         answers = read_completions(completions, problems) if completions else None
     except (BenchmarkError, RunFileError) as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+        _fail(error)
     sampling = SamplingParams(
         temperature=temperature if temperature is not None else (0.0 if n == 1 else 0.8),
         top_p=top_p,
@@ -187,8 +193,7 @@ def evaluate(
                     spec, problems, generator=generator, progress=lambda: bar.advance(task)
                 )
     except (GenerationError, TemplateError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+        _fail(error)
     outcome.write(run_dir)
     typer.echo(markdown_table([outcome.summary]), nl=False)
     statuses = ", ".join(f"{status} {count}" for status, count in outcome.summary.statuses.items())
@@ -206,8 +211,7 @@ def report(
     try:
         summaries = [read_summary(run) for run in runs]
     except RunFileError as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from error
+        _fail(error)
     table = markdown_table(summaries)
     if out is None:
         typer.echo(table, nl=False)
