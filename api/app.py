@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
+from api.auth import KeyCache
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.review import install_review_dashboard
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.session_factory = session_factory_for(settings.database_url)
+    app.state.key_cache = KeyCache(settings.api_key_cache_s)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     for module in (health, instruction_sets, sequences, languages, execute, metrics):

@@ -10,14 +10,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from reflectseq.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with (not the process-wide ones: tests differ)."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session_factory(request: Request) -> sessionmaker[Session]:
-    """The app's session factory; handlers open one ``transaction`` per unit of work."""
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
+    """The app's session factory; handlers open one ``transaction`` per unit of work.
+
+    Async (it does no I/O) so that FastAPI calls it inline instead of in the thread pool.
+    """
     factory: sessionmaker[Session] = request.app.state.session_factory
     return factory
 

@@ -170,21 +170,17 @@ class SequencePage(BaseModel):
 class InstructionOut(BaseModel):
     """The task a sequence works on."""
 
-    model_config = ConfigDict(from_attributes=True)
-
     id: int
     position: int
     text: str
     language: str
     tests: str | None
     entry_point: str | None
-    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+    metadata: dict[str, Any]
 
 
 class BlockOut(BaseModel):
     """One block; the execution fields are set on execution blocks only."""
-
-    model_config = ConfigDict(from_attributes=True)
 
     index: int
     kind: BlockKind
@@ -202,8 +198,6 @@ class BlockOut(BaseModel):
 
 class MessageOut(BaseModel):
     """One turn with its blocks in order."""
-
-    model_config = ConfigDict(from_attributes=True)
 
     index: int
     role: Role

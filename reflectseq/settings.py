@@ -72,6 +72,15 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body the API accepts (bytes); larger ones get 413.",
     )
+    api_key_cache_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description=(
+            "How long an API process trusts a key it verified before checking the database again "
+            "(seconds); a revoked key keeps working that long at most. 0 checks every request."
+        ),
+    )
     sse_poll_interval_s: float = Field(
         default=1.0,
         gt=0,

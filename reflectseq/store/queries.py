@@ -11,12 +11,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, not_, or_, select
+from pydantic_core import to_json
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    not_,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from reflectseq.db.models import InstructionSet, Review, Sequence
+from reflectseq.db.models import Block, Instruction, InstructionSet, Message, Review, Sequence
 from reflectseq.enums import TERMINAL_SEQUENCE_STATUSES, ReviewStatus, SequenceStatus
 
 
@@ -183,3 +196,140 @@ def list_sequences(
     if conditions:
         query = query.where(*conditions)
     return _page(session, query, Sequence.id, after_id, limit)
+
+
+SEQUENCE_FIELDS = (
+    "id",
+    "instruction_set_id",
+    "instruction_id",
+    "generation_config_id",
+    "sample_index",
+    "language",
+    "status",
+    "stage",
+    "rounds",
+    "reflection_pass",
+    "final_pass",
+    "tokens_in",
+    "tokens_out",
+    "cost",
+    "error",
+    "attempt",
+    "flags",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+)
+INSTRUCTION_FIELDS = ("id", "position", "text", "language", "tests", "entry_point", "metadata")
+BLOCK_FIELDS = (
+    "index",
+    "kind",
+    "content",
+    "language",
+    "execution_status",
+    "exit_code",
+    "stdout",
+    "stderr",
+    "compile_duration_s",
+    "run_duration_s",
+    "truncated",
+    "llm_call_id",
+)
+
+
+def _sequence_statements() -> tuple[Select[Any], Select[Any]]:
+    """The two statements of the portable ``sequence_document``, built once: constructing a
+    select with dozens of columns costs more than running it."""
+    sequence, instruction = Sequence.__table__, Instruction.__table__
+    message, block = Message.__table__, Block.__table__
+    head = (
+        select(
+            *(sequence.c[name] for name in SEQUENCE_FIELDS),
+            *(instruction.c[name].label(f"instruction__{name}") for name in INSTRUCTION_FIELDS),
+        )
+        .join_from(sequence, instruction, instruction.c.id == sequence.c.instruction_id)
+        .where(sequence.c.id == bindparam("sequence_id"))
+    )
+    body = (
+        select(
+            message.c.index.label("message_index"),
+            message.c.role,
+            message.c.stage,
+            *(block.c[name] for name in BLOCK_FIELDS),
+        )
+        .join_from(message, block, block.c.message_id == message.c.id, isouter=True)
+        .where(message.c.sequence_id == bindparam("sequence_id"))
+        .order_by(message.c.index, block.c.index)
+    )
+    return head, body
+
+
+_SEQUENCE_HEAD, _SEQUENCE_BODY = _sequence_statements()
+
+
+def sequence_document(session: Session, sequence_id: int) -> dict[str, Any] | None:
+    """A sequence with its instruction, messages and blocks as plain data, in two queries."""
+    params = {"sequence_id": sequence_id}
+    head = session.execute(_SEQUENCE_HEAD, params).mappings().first()
+    if head is None:
+        return None
+    document: dict[str, Any] = {name: head[name] for name in SEQUENCE_FIELDS}
+    document["instruction"] = {name: head[f"instruction__{name}"] for name in INSTRUCTION_FIELDS}
+    messages: list[dict[str, Any]] = []
+    for row in session.execute(_SEQUENCE_BODY, params).mappings():
+        if not messages or messages[-1]["index"] != row["message_index"]:
+            messages.append(
+                {
+                    "index": row["message_index"],
+                    "role": row["role"],
+                    "stage": row["stage"],
+                    "blocks": [],
+                }
+            )
+        if row["index"] is not None:
+            messages[-1]["blocks"].append({name: row[name] for name in BLOCK_FIELDS})
+    document["messages"] = messages
+    return document
+
+
+def _json_pairs(alias: str, fields: tuple[str, ...]) -> str:
+    return ", ".join(f"'{field}', {alias}.\"{field}\"" for field in fields)
+
+
+# The same document built by Postgres in one statement: the API hands the text on as it is.
+_SEQUENCE_JSON_SQL = text(
+    f"""
+SELECT json_build_object(
+    {_json_pairs("s", SEQUENCE_FIELDS)},
+    'instruction', json_build_object({_json_pairs("i", INSTRUCTION_FIELDS)}),
+    'messages', COALESCE((
+        SELECT json_agg(json_build_object(
+            'index', m."index", 'role', m.role, 'stage', m.stage,
+            'blocks', COALESCE((
+                SELECT json_agg(json_build_object({_json_pairs("b", BLOCK_FIELDS)})
+                                ORDER BY b."index")
+                FROM block b WHERE b.message_id = m.id
+            ), '[]'::json)
+        ) ORDER BY m."index")
+        FROM message m WHERE m.sequence_id = s.id
+    ), '[]'::json)
+)::text
+FROM sequence s JOIN instruction i ON i.id = s.instruction_id
+WHERE s.id = :sequence_id
+"""
+)
+
+
+def sequence_document_json(session: Session, sequence_id: int) -> bytes | None:
+    """``sequence_document`` as JSON bytes, or None when there is no such sequence.
+
+    This is the API's hottest read (the dashboard opens sequences one after another). On
+    Postgres the database assembles the JSON in one round trip, so no row passes through
+    Python objects; other databases take the portable two-query path.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        found = session.execute(_SEQUENCE_JSON_SQL, {"sequence_id": sequence_id}).scalar()
+        return None if found is None else str(found).encode("utf-8")
+    document = sequence_document(session, sequence_id)
+    return None if document is None else to_json(document)

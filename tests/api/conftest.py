@@ -30,6 +30,7 @@ def app(
     monkeypatch.setenv("REFLECTSEQ_DATABASE_URL", pg_url)
     monkeypatch.setenv("REFLECTSEQ_REDIS_URL", TEST_REDIS_URL)
     monkeypatch.setenv("REFLECTSEQ_SSE_POLL_INTERVAL_S", "0.05")
+    monkeypatch.setenv("REFLECTSEQ_API_KEY_CACHE_S", "0")
     get_settings.cache_clear()
     return create_app()
 

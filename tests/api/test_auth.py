@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.app import create_app
 from reflectseq.db.models import ApiKey
 from reflectseq.db.session import transaction
 from reflectseq.enums import ApiRole
+from reflectseq.settings import Settings
 from reflectseq.store.api_keys import hash_key, revoke_api_key
 from tests.api.conftest import bearer
 
@@ -66,3 +70,18 @@ def test_roles_are_ordered(client: TestClient, keys: dict[ApiRole, str]) -> None
     forbidden = client.post("/v1/instruction-sets/1/cancel", headers=bearer(keys[ApiRole.REVIEWER]))
     assert forbidden.status_code == 403
     assert forbidden.json()["error"]["code"] == "forbidden"
+
+
+def test_verified_keys_are_trusted_for_the_cache_lifetime_only(
+    pg_url: str, keys: dict[ApiRole, str], pg_session_factory: sessionmaker[Session]
+) -> None:
+    client = TestClient(create_app(Settings(database_url=pg_url, api_key_cache_s=0.5)))
+    headers = bearer(keys[ApiRole.REVIEWER])
+    assert client.get("/v1/sequences", headers=headers).status_code == 200
+    with transaction(pg_session_factory) as session:
+        row = session.scalar(select(ApiKey).where(ApiKey.role == ApiRole.REVIEWER))
+        assert row is not None
+        revoke_api_key(session, row.id)
+    assert client.get("/v1/sequences", headers=headers).status_code == 200
+    time.sleep(0.6)
+    assert client.get("/v1/sequences", headers=headers).status_code == 401
