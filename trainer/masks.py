@@ -70,6 +70,7 @@ def hidden_reflection(
     block_order: Sequence[int],
 ) -> BoolArray:
     """Which reflection tokens to hide; the arrays cover the reflection tokens only."""
+    strategy = Strategy(strategy)
     n = len(block_id)
     hidden = np.zeros(n, dtype=bool)
     n_blocks = int(block_id.max()) + 1 if n else 0
