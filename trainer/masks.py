@@ -104,7 +104,7 @@ def student_visibility(
     block_order: Sequence[int],
 ) -> BoolArray:
     """True where the student sees the token, over the whole record."""
-    visible = segment == Segment.VISIBLE
+    visible: BoolArray = np.equal(segment, int(Segment.VISIBLE))
     reflection = segment == Segment.REFLECTION
     hidden = hidden_reflection(
         strategy,

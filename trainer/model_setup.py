@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 from tokenizers import AddedToken
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
-from transformers.integrations import is_deepspeed_zero3_enabled
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 
 from reflectseq.format import SPECIAL_TOKENS
 from trainer.config import LoraConfig, ModelConfig
@@ -58,14 +58,14 @@ def add_special_tokens(tokenizer: Any) -> list[int]:
 
 def _gathered(parameters: list[torch.nn.Parameter]) -> AbstractContextManager[Any]:
     """Under ZeRO-3 the embeddings are sharded; gather them so rank 0 can edit whole rows."""
-    if not is_deepspeed_zero3_enabled():
+    if not is_deepspeed_zero3_enabled():  # type: ignore[no-untyped-call]
         return nullcontext()
     import deepspeed  # type: ignore[import-not-found]  # noqa: PLC0415  (only with ZeRO-3)
 
     return deepspeed.zero.GatheredParameters(parameters, modifier_rank=0)  # type: ignore[no-any-return]
 
 
-def init_new_token_embeddings(model: PreTrainedModel, tokenizer: Any, new_ids: list[int]) -> None:
+def init_new_token_embeddings(model: Any, tokenizer: Any, new_ids: list[int]) -> None:
     """Grow the embeddings if needed, then set each new row to the mean of its sub-token rows."""
     rows = model.get_input_embeddings().weight.shape[0]
     if len(tokenizer) > rows:
@@ -96,8 +96,9 @@ def load_model_and_tokenizer(
     """The model ready to train (new tokens initialised, LoRA applied) and its tokenizer."""
     tokenizer = load_tokenizer(config, texts)
     if config.tiny is not None:
-        model = build_model(config.tiny, len(tokenizer))
+        model: Any = build_model(config.tiny, len(tokenizer))
     else:
+        assert config.name_or_path is not None  # the config validator requires one of the two
         model = AutoModelForCausalLM.from_pretrained(
             config.name_or_path, dtype=config.dtype, attn_implementation=config.attn_implementation
         )
@@ -107,7 +108,7 @@ def load_model_and_tokenizer(
     return model, tokenizer
 
 
-def prepare(model: PreTrainedModel, tokenizer: Any) -> None:
+def prepare(model: Any, tokenizer: Any) -> None:
     """Add the special tokens to the tokenizer and initialise their embeddings in the model."""
     new_ids = add_special_tokens(tokenizer)
     init_new_token_embeddings(model, tokenizer, new_ids)
@@ -115,7 +116,7 @@ def prepare(model: PreTrainedModel, tokenizer: Any) -> None:
     logger.info("added %d special tokens; vocabulary now %d", len(new_ids), len(tokenizer))
 
 
-def apply_lora(model: PreTrainedModel, lora: LoraConfig) -> Any:
+def apply_lora(model: Any, lora: LoraConfig) -> Any:
     """Wrap the model in LoRA adapters; embeddings and head stay trainable for the new tokens."""
     from peft import LoraConfig as PeftLoraConfig  # noqa: PLC0415  (peft is optional at import)
     from peft import get_peft_model  # noqa: PLC0415

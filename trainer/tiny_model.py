@@ -48,7 +48,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, with_bos: bool) -> An
     tokens: dict[str, Any] = {"unk_token": UNK, "eos_token": EOS}
     if with_bos:
         tokens["bos_token"] = BOS
-    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **tokens)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **tokens)  # type: ignore[no-untyped-call]
 
 
 def build_model(config: TinyModelConfig, vocab_size: int) -> LlamaForCausalLM:
