@@ -2,7 +2,7 @@
 
 Ownership is what makes redelivered tasks harmless. A worker *claims* a sequence, which bumps
 ``attempt``; every later step commits only while the sequence is still ``running`` under that
-attempt (``still_owned``). A second delivery of the same task, a reaped sequence picked up
+attempt (``owned_sequence``). A second delivery of the same task, a reaped sequence picked up
 elsewhere, or a cancellation all change that, and the old holder's next commit turns into a
 no-op instead of a duplicate block.
 """
@@ -61,23 +61,25 @@ def claim(
     return Claim(sequence_id=sequence.id, attempt=sequence.attempt)
 
 
-def still_owned(session: Session, held: Claim) -> bool:
-    """Heartbeat and ownership check in one statement, inside the step's transaction.
+def owned_sequence(session: Session, held: Claim) -> Sequence | None:
+    """The sequence, locked and heartbeaten, if it is still running under this claim; else None.
 
-    The UPDATE also locks the row until the step commits, so a cancellation or a reaper cannot
-    slip between the check and the step's writes.
+    Checked inside the step's transaction: the row lock holds until the step commits, so a
+    cancellation or the reaper cannot slip between the check and the step's writes. One query
+    (the heartbeat is written with the step's other changes).
     """
-    result = session.execute(
-        update(Sequence)
+    sequence = session.scalar(
+        select(Sequence)
         .where(
             Sequence.id == held.sequence_id,
             Sequence.attempt == held.attempt,
             Sequence.status == SequenceStatus.RUNNING,
         )
-        .values(heartbeat_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .with_for_update()
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    if sequence is not None:
+        sequence.heartbeat_at = utcnow()
+    return sequence
 
 
 def _open_set(session: Session, set_id: int) -> InstructionSet:

@@ -1,7 +1,7 @@
 """The reflection loop over one stored sequence: read state, take one step, commit, repeat.
 
 A step is one LLM call or one execution, done outside any transaction, then committed in one
-transaction that first re-checks ownership (``still_owned``). Nothing is written for a step whose
+transaction that first re-checks ownership (``owned_sequence``). Nothing is written for a step whose
 commit did not happen, so a crash at any point leaves the sequence at its last committed step
 and a redelivered task repeats only the unfinished one: blocks are never duplicated.
 """
@@ -31,7 +31,7 @@ from reflectseq.parsing import (
     strip_special_tokens,
 )
 from reflectseq.specs import BlockSpec
-from reflectseq.store.loop import Claim, claim, fail_open_sequences, release, still_owned
+from reflectseq.store.loop import Claim, claim, fail_open_sequences, owned_sequence, release
 from reflectseq.store.sequences import append_blocks, append_message
 from workers.llm.base import ChatMessage, Completion, LlmBackend, LlmError, LlmRejected, Sampling
 from workers.llm.breaker import FailureBreaker
@@ -126,9 +126,10 @@ def _commit(
 ) -> Outcome:
     """Run ``write`` in one transaction, only while the sequence is still ours."""
     with transaction(context.session_factory) as session:
-        if not still_owned(session, held):
+        sequence = owned_sequence(session, held)
+        if sequence is None:
             return Outcome.STOPPED
-        return write(session, session.get_one(Sequence, held.sequence_id))
+        return write(session, sequence)
 
 
 def _message_id(

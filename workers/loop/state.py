@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload, selectinload
 
-from reflectseq.db.models import Block, GenerationConfig, Instruction
+from reflectseq.db.models import Block, GenerationConfig, Message, Sequence
 from reflectseq.enums import BlockKind, ExecutionStatus
 from reflectseq.languages import Language, resolve_language
 from reflectseq.parsing import parse_answer, pick_code
-from reflectseq.store.sequences import load_sequence_tree
+from reflectseq.store.errors import NotFound
 from workers.loop.decide import BlockView, Snapshot
 from workers.prompts import PromptSet, TaskView, load_prompts
 
@@ -86,10 +87,20 @@ def budget_exhausted(config: GenerationConfig, tokens: int, cost: float) -> bool
 
 
 def load_state(session: Session, sequence_id: int) -> LoadedState:
-    """Read everything the next step needs in three queries plus two look-ups."""
-    sequence = load_sequence_tree(session, sequence_id)
-    config = session.get_one(GenerationConfig, sequence.generation_config_id)
-    instruction = session.get_one(Instruction, sequence.instruction_id)
+    """Read everything the next step needs in three queries."""
+    sequence = session.scalar(
+        select(Sequence)
+        .where(Sequence.id == sequence_id)
+        .options(
+            joinedload(Sequence.instruction),
+            joinedload(Sequence.generation_config),
+            selectinload(Sequence.messages).selectinload(Message.blocks),
+        )
+    )
+    if sequence is None:
+        raise NotFound("sequence", sequence_id)
+    config = sequence.generation_config
+    instruction = sequence.instruction
     language = resolve_language(sequence.language)
     view = TaskView(
         task=instruction.text,
