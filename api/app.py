@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
+from sqlalchemy.orm import sessionmaker
 
 from api.auth import KeyCache
 from api.errors import install_error_handlers
@@ -19,7 +20,7 @@ from api.limits import BodySizeLimit
 from api.review import install_review_dashboard
 from api.routes import execute, health, instruction_sets, languages, metrics, sequences
 from reflectseq import __version__
-from reflectseq.db.session import session_factory_for
+from reflectseq.db.session import engine_for, session_factory_for
 from reflectseq.settings import Settings, get_settings
 
 
@@ -58,6 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.session_factory = session_factory_for(settings.database_url)
+    app.state.read_session_factory = sessionmaker(
+        bind=engine_for(settings.database_url).execution_options(isolation_level="AUTOCOMMIT")
+    )
     app.state.key_cache = KeyCache(settings.api_key_cache_s)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)

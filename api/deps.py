@@ -27,3 +27,12 @@ async def get_session_factory(request: Request) -> sessionmaker[Session]:
 
 AppSettings = Annotated[Settings, Depends(get_settings)]
 SessionFactory = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+
+
+async def get_read_session_factory(request: Request) -> sessionmaker[Session]:
+    """Sessions for single-statement reads, in autocommit: no BEGIN/COMMIT round trips."""
+    factory: sessionmaker[Session] = request.app.state.read_session_factory
+    return factory
+
+
+ReadSessionFactory = Annotated[sessionmaker[Session], Depends(get_read_session_factory)]

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from api.auth import Reviewer
-from api.deps import SessionFactory
+from api.deps import ReadSessionFactory, SessionFactory
 from api.errors import AUTH_RESPONSES, NOT_FOUND_RESPONSE, ApiError
 from api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, decode_cursor, encode_cursor
 from api.schemas import (
@@ -92,10 +92,10 @@ def list_sequences_route(
     summary="Get a sequence with its messages and blocks",
 )
 def get_sequence_route(
-    sequence_id: Annotated[int, Path(ge=1, le=MAX_ID)], _: Reviewer, factory: SessionFactory
+    sequence_id: Annotated[int, Path(ge=1, le=MAX_ID)], _: Reviewer, factory: ReadSessionFactory
 ) -> Response:
     """The instruction, then every message and its blocks in order."""
-    with transaction(factory) as session:
+    with factory() as session:
         document = sequence_document_json(session, sequence_id)
     if document is None:
         raise NotFound("sequence", sequence_id)
