@@ -35,6 +35,8 @@ class LoadedSequence:
     ``review`` is the combined verdict of its reviews: ``rejected`` if any reviewer rejected it,
     ``accepted`` if one accepted it and none rejected it, else ``unreviewed``. The instruction's
     text and tests are loaded only for flag computation (exports read the messages instead).
+    Block contents are the reviewers' latest edits where there are some; ``edited_blocks`` says
+    how many of the blocks that is, so the manifest can tell edited data from generated data.
     """
 
     id: int
@@ -49,6 +51,7 @@ class LoadedSequence:
     flags: dict[str, Any] = field(default_factory=dict)
     instruction_text: str | None = None
     instruction_tests: str | None = None
+    edited_blocks: int = 0
 
     def message(self, index: int) -> LoadedMessage | None:
         """The message stored at ``index``, if there is one."""

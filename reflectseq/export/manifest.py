@@ -41,6 +41,7 @@ class ExportCounts:
     excluded: int = 0
     missing_required_flags: int = 0
     incomplete: int = 0
+    edited_blocks: int = 0
     generation_config_ids: set[int] = field(default_factory=set)
 
     def exported(self, sequence: LoadedSequence, raised: frozenset[Flag]) -> None:
@@ -50,6 +51,7 @@ class ExportCounts:
         self.by_final_pass[_verdict(sequence.final_pass)] += 1
         self.by_review[sequence.review] += 1
         self.flagged.update(flag.value for flag in raised)
+        self.edited_blocks += sequence.edited_blocks
         self.generation_config_ids.add(sequence.generation_config_id)
 
     def excluded_for(self, flags: list[Flag]) -> None:
@@ -69,6 +71,7 @@ class ExportCounts:
             "excluded_by_flag": dict(sorted(self.excluded_by_flag.items())),
             "missing_required_flags": self.missing_required_flags,
             "incomplete": self.incomplete,
+            "edited_blocks": self.edited_blocks,
         }
 
 

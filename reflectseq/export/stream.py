@@ -6,6 +6,11 @@ it sees one consistent snapshot on Postgres and SQLite alike, so exporting a set
 are still being written never mixes a sequence's old and new rows; and consecutive rows of a
 sequence are grouped into one ``LoadedSequence`` at a time, so memory does not grow with the
 export's size.
+
+Reviewers' edits are part of the same statement: a block with ``block_edit`` rows is read with
+the content of its highest version (the block row keeps the original). Joining them in, rather
+than asking for each batch's edits in a second query, keeps the single snapshot: an edit saved
+while the export runs is either seen together with its block or not at all.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Select, String, Text, cast, func, select, type_coerce
+from sqlalchemy import Select, String, Subquery, Text, and_, case, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from reflectseq.db.models import Block, Instruction, Message
+from reflectseq.db.review_models import BlockEdit
 from reflectseq.export.filters import ExportFilters, selected_sequences
 from reflectseq.export.loaded import LoadedBlock, LoadedMessage, LoadedSequence
 
@@ -31,8 +37,31 @@ _SEQUENCE_COLUMNS = 9
 _SEQUENCE_COLUMNS_WITH_INSTRUCTION = 11
 
 
+def _latest_edits() -> Subquery:
+    """The newest version of every edited block: ``(block_id, content)``.
+
+    Portable SQL (SQLite has no ``LATERAL``): the highest version per block, joined back to its
+    row through the ``(block_id, version)`` unique index. Postgres hashes this small relation
+    once and probes it per block row, so exports without edits pay next to nothing.
+    """
+    newest = (
+        select(BlockEdit.block_id, func.max(BlockEdit.version).label("version"))
+        .group_by(BlockEdit.block_id)
+        .subquery("newest_version")
+    )
+    return (
+        select(BlockEdit.block_id, BlockEdit.content)
+        .join(
+            newest,
+            and_(BlockEdit.block_id == newest.c.block_id, BlockEdit.version == newest.c.version),
+        )
+        .subquery("latest_edit")
+    )
+
+
 def _stream_query(filters: ExportFilters, *, with_instruction: bool) -> Select[Any]:
     chosen = selected_sequences(filters).subquery("chosen")
+    edit = _latest_edits()
     columns: list[Any] = [
         chosen.c.id,
         chosen.c.instruction_set_id,
@@ -53,14 +82,16 @@ def _stream_query(filters: ExportFilters, *, with_instruction: bool) -> Select[A
         Message.index,
         type_coerce(Message.role, String),
         type_coerce(Block.kind, String),
-        Block.content,
+        func.coalesce(edit.c.content, Block.content),
         Block.language,
+        case((edit.c.block_id.is_(None), 0), else_=1),  # 1 when a reviewer edited the block
     ]
     query = (
         select(*columns)
         .select_from(chosen)
         .join(Message, Message.sequence_id == chosen.c.id)
         .join(Block, Block.message_id == Message.id)
+        .outerjoin(edit, edit.c.block_id == Block.id)
         .order_by(chosen.c.id, Message.index, Block.index)
     )
     if with_instruction:
@@ -101,6 +132,7 @@ def _loaded(rows: list[Seq[Any]], *, with_instruction: bool) -> LoadedSequence:
         instruction_text=first[9] if with_instruction else None,
         instruction_tests=first[10] if with_instruction else None,
         messages=tuple(messages),
+        edited_blocks=sum(row[offset + 5] for row in rows),
     )
 
 
