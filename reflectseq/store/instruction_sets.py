@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from reflectseq.db.models import GenerationConfig, Instruction, InstructionSet, Sequence
 from reflectseq.enums import SequenceStatus
 from reflectseq.specs import GenerationConfigSpec, InstructionSpec
+from reflectseq.store.bulk import insert_returning_ids
 from reflectseq.store.errors import NotFound, domain_errors, to_domain_error
 
 INSERT_BATCH = 2_000
@@ -135,23 +136,22 @@ def create_instruction_set(
 
     with domain_errors():
         for rows in _batches(fresh(instructions), INSERT_BATCH):
-            created = session.execute(
-                insert(Instruction).returning(Instruction.id, Instruction.language), rows
-            ).all()
-            session.execute(
-                insert(Sequence),
+            instruction_ids = insert_returning_ids(session, Instruction, rows)
+            insert_returning_ids(
+                session,
+                Sequence,
                 [
                     {
                         "instruction_id": instruction_id,
                         "instruction_set_id": instruction_set.id,
                         "generation_config_id": config.id,
-                        "language": language,
+                        "language": row["language"],
                         "status": SequenceStatus.PENDING,
                     }
-                    for instruction_id, language in created
+                    for instruction_id, row in zip(instruction_ids, rows, strict=True)
                 ],
             )
-            stored += len(created)
+            stored += len(rows)
         instruction_set.instruction_count = stored
         instruction_set.duplicate_count = len(duplicates)
         session.flush()
