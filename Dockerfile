@@ -14,7 +14,7 @@ COPY api ./api
 COPY workers ./workers
 COPY trainer ./trainer
 COPY migrations ./migrations
-COPY sandbox_images/languages.toml ./sandbox_images/languages.toml
+COPY sandbox_images/__init__.py sandbox_images/languages.toml ./sandbox_images/
 RUN pip wheel --wheel-dir /wheels .
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 import tomllib
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-LANGUAGES_TOML = Path(__file__).resolve().parent.parent / "sandbox_images" / "languages.toml"
+# Found through the package, so that it also loads from an installed wheel.
+LANGUAGES_TOML = Path(str(files("sandbox_images").joinpath("languages.toml")))
 
 MemoryPolicy = Literal["address_space", "runtime", "none"]
 

@@ -105,11 +105,12 @@ def test_the_command_check_rejects_unknown_options() -> None:
 
 def test_every_language_has_a_sandbox_image_service_with_a_dockerfile() -> None:
     services = _services()
-    for code in load_languages():
+    for code, language in load_languages().items():
         service = services.get(f"sandbox-{code}")
         assert service is not None, f"no sandbox-{code} service in docker-compose.yml"
         context = Path(service["build"]["context"])  # type: ignore[index]
         assert (context / "Dockerfile").exists(), f"missing {context}/Dockerfile"
+        assert service["image"] == language.docker_image, "compose builds what the backend runs"
 
 
 def _dockerfiles() -> list[Path]:
