@@ -18,7 +18,7 @@ from api.auth import KeyCache
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.review import install_review_dashboard
-from api.routes import execute, health, instruction_sets, languages, metrics, sequences
+from api.routes import execute, exports, health, instruction_sets, languages, metrics, sequences
 from reflectseq import __version__
 from reflectseq.db.session import engine_for, session_factory_for
 from reflectseq.settings import Settings, get_settings
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_cache = KeyCache(settings.api_key_cache_s)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    for module in (health, instruction_sets, sequences, languages, execute, metrics):
+    for module in (health, instruction_sets, sequences, languages, execute, metrics, exports):
         app.include_router(module.router)
     install_review_dashboard(app)  # the review dashboard under /review
     app.openapi = lambda: _openapi_with_extra_models(app)  # type: ignore[method-assign]

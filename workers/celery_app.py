@@ -20,7 +20,11 @@ RUN_TASK = "workers.tasks.run_sequence_task"
 
 def create_app(settings: Settings) -> Celery:
     """A Celery app configured from the settings."""
-    app = Celery("reflectseq", broker=settings.redis_url or None, include=["workers.tasks"])
+    app = Celery(
+        "reflectseq",
+        broker=settings.redis_url or None,
+        include=["workers.tasks", "workers.export_tasks"],
+    )
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
