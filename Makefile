@@ -3,14 +3,13 @@
 
 demo:
 	scripts/bootstrap.sh local-llm
-	.venv/bin/reflectseq db upgrade
 	.venv/bin/reflectseq run examples/instructions.jsonl --out data/demo/reflection.jsonl
 
 test: setup services
 	scripts/test.sh $(PYTEST_ARGS)
 
 setup:
-	scripts/bootstrap.sh dev,train
+	scripts/bootstrap.sh dev,train,local-llm
 
 services:
 	scripts/services.sh
