@@ -25,17 +25,15 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
-from reflectseq.db.migrate import upgrade
+from reflectseq.db.scratch import scratch_database
 from reflectseq.db.session import make_engine, make_session_factory, transaction
 from reflectseq.enums import ApiRole, BlockKind, ExecutionStatus, Role, SequenceStage
 from reflectseq.settings import get_settings
@@ -82,23 +80,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    """A fresh migrated Postgres database, dropped afterwards."""
-    name = f"reflectseq_bench_api_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(make_url(SERVER_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -286,7 +267,7 @@ def main() -> None:
         return
 
     body = jsonl_body(args.instructions)
-    with scratch_database() as url:
+    with scratch_database(SERVER_URL, "reflectseq_bench_api") as url:
         key, sequence_id = seed(url)
         env = {
             "REFLECTSEQ_DATABASE_URL": url,

@@ -27,10 +27,9 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 
 import psycopg
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from reflectseq.db.migrate import upgrade
+from reflectseq.db.scratch import scratch_database
 
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TEXT = "Let me think about the edge cases first: empty input, one element, duplicates. " * 3
@@ -233,13 +232,7 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=100_000)
     parser.add_argument("--server", default=DEFAULT_SERVER, help="any database on the server")
     args = parser.parse_args()
-    name = f"reflectseq_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(make_url(args.server), isolation_level="AUTOCOMMIT")
-    url = make_url(args.server).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        upgrade(url)
+    with scratch_database(args.server, "reflectseq_bench_export") as url:
         start = time.perf_counter()
         small_set, large_set = populate(url, args.sequences)
         print(
@@ -273,10 +266,6 @@ def main() -> None:
             f"self RSS of this driver (insert side): "
             f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
         )
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

@@ -22,20 +22,17 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 # The scripted server lives with the tests; run from a checkout, this makes it importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reflectseq.db.migrate import upgrade
 from reflectseq.db.models import Sequence
+from reflectseq.db.scratch import scratch_database
 from reflectseq.db.session import session_factory_for, transaction
 from reflectseq.enums import SequenceStatus
 from reflectseq.sandbox import execute
@@ -54,23 +51,6 @@ from workers.runtime import loop_context
 SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ANSWER = "Adding.\n\n```python\ndef add(a, b):\n    return a + b\n```\n"
 STALE = timedelta(minutes=10)
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """A migrated throw-away Postgres database, dropped afterwards."""
-    name = f"reflectseq_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def create_set(url: str, base_url: str, count: int, tag: str) -> list[int]:
@@ -219,7 +199,7 @@ def main() -> None:
     server.start()
     server.script("[", [answer(ANSWER)])  # every bench task carries a [tag]
     try:
-        with scratch_database(args.database_url or SERVER) as url:
+        with scratch_database(args.database_url or SERVER, "reflectseq_bench_loop") as url:
             wall, timed, sequences = overhead(url, server.base_url, args.sequences)
             rates = {n: throughput(url, server.base_url, n, args.sequences) for n in (1, 2, 4)}
     finally:

@@ -9,17 +9,17 @@ server at 127.0.0.1:5432 is used.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.base import Base
 from reflectseq.db.migrate import upgrade
+from reflectseq.db.scratch import scratch_database
 from reflectseq.db.session import make_engine, make_session_factory
 from reflectseq.settings import get_settings
 
@@ -43,32 +43,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-def _worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
-
-
-def _maintenance_engine(url: str) -> Engine:
-    """A connection to the server's ``postgres`` database, outside transactions (for DDL)."""
-    server = make_url(url).set(database="postgres")
-    return create_engine(server, isolation_level="AUTOCOMMIT")
+def scratch_prefix(kind: str = "") -> str:
+    """Name prefix of this process's scratch databases: the base name, the kind, the worker."""
+    base = make_url(os.environ.get("REFLECTSEQ_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return "_".join(part for part in (base.database, kind, worker) if part)
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh Postgres database for this test process, migrated to head, dropped afterwards."""
     base = make_url(os.environ.get("REFLECTSEQ_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL))
-    name = f"{base.database}_{_worker_id()}_{uuid.uuid4().hex[:8]}"
-    url = base.set(database=name).render_as_string(hide_password=False)
-    admin = _maintenance_engine(url)
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        upgrade(url)
+    with scratch_database(base.render_as_string(hide_password=False), scratch_prefix()) as url:
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -97,15 +84,19 @@ def _empty_all_tables(engine: Engine) -> None:
                 connection.execute(table.delete())
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """An engine on ``db_url``; the tables are emptied after the test."""
-    engine = make_engine(db_url)
+def _engine_emptied_afterwards(url: str) -> Iterator[Engine]:
+    engine = make_engine(url)
     try:
         yield engine
     finally:
         _empty_all_tables(engine)
         engine.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on ``db_url``; the tables are emptied after the test."""
+    yield from _engine_emptied_afterwards(db_url)
 
 
 @pytest.fixture
@@ -117,12 +108,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def pg_engine(pg_url: str) -> Iterator[Engine]:
     """An engine on the Postgres test database only; the tables are emptied after the test."""
-    engine = make_engine(pg_url)
-    try:
-        yield engine
-    finally:
-        _empty_all_tables(engine)
-        engine.dispose()
+    yield from _engine_emptied_afterwards(pg_url)
 
 
 @pytest.fixture

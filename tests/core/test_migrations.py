@@ -3,38 +3,28 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, inspect
 from typer.testing import CliRunner
 
 from reflectseq.cli import app
 from reflectseq.db.base import Base
 from reflectseq.db.migrate import current_revision, downgrade, head_revision, upgrade
-
-DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/reflectseq_test"
+from reflectseq.db.scratch import scratch_database
+from tests.conftest import DEFAULT_TEST_DATABASE_URL, scratch_prefix
 
 
 @pytest.fixture
 def empty_pg_url() -> Iterator[str]:
     """An empty (never migrated) Postgres database, dropped afterwards."""
-    base = make_url(os.environ.get("REFLECTSEQ_TEST_DATABASE_URL", DEFAULT_SERVER))
-    name = f"{base.database}_mig_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    base = os.environ.get("REFLECTSEQ_TEST_DATABASE_URL", DEFAULT_TEST_DATABASE_URL)
+    with scratch_database(base, scratch_prefix("mig"), migrate=False) as url:
+        yield url
 
 
 @pytest.fixture
