@@ -8,7 +8,7 @@ sequence are grouped into one ``LoadedSequence`` at a time, so memory does not g
 export's size.
 
 Reviewers' edits are part of the same statement: a block with ``block_edit`` rows is read with
-the content of its highest version (the block row keeps the original). Joining them in, rather
+the content of its highest version (the block row keeps the original). Reading them in it, rather
 than asking for each batch's edits in a second query, keeps the single snapshot: an edit saved
 while the export runs is either seen together with its block or not at all.
 """
@@ -22,7 +22,7 @@ from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Select, String, Subquery, Text, and_, case, cast, func, select, type_coerce
+from sqlalchemy import ScalarSelect, Select, String, Text, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from reflectseq.db.models import Block, Instruction, Message
@@ -37,31 +37,26 @@ _SEQUENCE_COLUMNS = 9
 _SEQUENCE_COLUMNS_WITH_INSTRUCTION = 11
 
 
-def _latest_edits() -> Subquery:
-    """The newest version of every edited block: ``(block_id, content)``.
+def _latest_edit_content() -> ScalarSelect[str]:
+    """The content of the block's newest edit (highest version), NULL if it has none.
 
-    Portable SQL (SQLite has no ``LATERAL``): the highest version per block, joined back to its
-    row through the ``(block_id, version)`` unique index. Postgres hashes this small relation
-    once and probes it per block row, so exports without edits pay next to nothing.
+    A correlated subquery rather than a join against "the newest version per block": it is one
+    probe of the ``(block_id, version)`` unique index per block row whatever the plan, while
+    the planner misjudges the join's size and, for the export's cursor, picks a nested loop
+    that compares every block with every edit (5x slower with 0.5% of blocks edited).
     """
-    newest = (
-        select(BlockEdit.block_id, func.max(BlockEdit.version).label("version"))
-        .group_by(BlockEdit.block_id)
-        .subquery("newest_version")
-    )
     return (
-        select(BlockEdit.block_id, BlockEdit.content)
-        .join(
-            newest,
-            and_(BlockEdit.block_id == newest.c.block_id, BlockEdit.version == newest.c.version),
-        )
-        .subquery("latest_edit")
+        select(BlockEdit.content)
+        .where(BlockEdit.block_id == Block.id)
+        .order_by(BlockEdit.version.desc())
+        .limit(1)
+        .correlate(Block)
+        .scalar_subquery()
     )
 
 
 def _stream_query(filters: ExportFilters, *, with_instruction: bool) -> Select[Any]:
     chosen = selected_sequences(filters).subquery("chosen")
-    edit = _latest_edits()
     columns: list[Any] = [
         chosen.c.id,
         chosen.c.instruction_set_id,
@@ -82,16 +77,15 @@ def _stream_query(filters: ExportFilters, *, with_instruction: bool) -> Select[A
         Message.index,
         type_coerce(Message.role, String),
         type_coerce(Block.kind, String),
-        func.coalesce(edit.c.content, Block.content),
+        Block.content,
         Block.language,
-        case((edit.c.block_id.is_(None), 0), else_=1),  # 1 when a reviewer edited the block
+        _latest_edit_content(),
     ]
     query = (
         select(*columns)
         .select_from(chosen)
         .join(Message, Message.sequence_id == chosen.c.id)
         .join(Block, Block.message_id == Message.id)
-        .outerjoin(edit, edit.c.block_id == Block.id)
         .order_by(chosen.c.id, Message.index, Block.index)
     )
     if with_instruction:
@@ -113,7 +107,11 @@ def _loaded(rows: list[Seq[Any]], *, with_instruction: bool) -> LoadedSequence:
             index=index,
             role=group[0][offset + 1],
             blocks=tuple(
-                LoadedBlock(kind=row[offset + 2], content=row[offset + 3], language=row[offset + 4])
+                LoadedBlock(
+                    kind=row[offset + 2],
+                    content=row[offset + 3] if row[offset + 5] is None else row[offset + 5],
+                    language=row[offset + 4],
+                )
                 for row in group
             ),
         )
@@ -132,7 +130,7 @@ def _loaded(rows: list[Seq[Any]], *, with_instruction: bool) -> LoadedSequence:
         instruction_text=first[9] if with_instruction else None,
         instruction_tests=first[10] if with_instruction else None,
         messages=tuple(messages),
-        edited_blocks=sum(row[offset + 5] for row in rows),
+        edited_blocks=sum(row[offset + 5] is not None for row in rows),
     )
 
 
