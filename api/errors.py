@@ -153,6 +153,9 @@ NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {404: _documented("No such
 CONFLICT_RESPONSE: dict[int | str, dict[str, Any]] = {
     409: _documented("The request conflicts with the resource's state.")
 }
+MALFORMED_BODY_RESPONSE: dict[int | str, dict[str, Any]] = {
+    400: _documented("The body cannot be parsed at all (e.g. a malformed multipart form).")
+}
 TOO_LARGE_RESPONSE: dict[int | str, dict[str, Any]] = {
     413: _documented("The body exceeds the configured size limit."),
     415: _documented("The body's media type is not one of the accepted ones."),

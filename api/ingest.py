@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,6 +30,7 @@ from api.schemas import ErrorDetail, SubmissionHeader
 from reflectseq.db.session import transaction
 from reflectseq.languages import resolve_language
 from reflectseq.specs import InstructionSpec
+from reflectseq.storable import FieldPath, unstorable
 from reflectseq.store.errors import Conflict
 from reflectseq.store.instruction_sets import (
     Duplicate,
@@ -46,7 +46,6 @@ MAX_LINE_BYTES = 8 * 1024 * 1024
 IDEMPOTENCY_CONSTRAINT = "uq_instruction_set_idempotency_key"
 
 BodyFormat = Literal["jsonl", "json"]
-FieldPath = tuple[int | str, ...]
 
 
 class SubmissionInvalid(ApiError):
@@ -129,35 +128,6 @@ def split_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
         pending_size = len(pieces[-1])
     if pending_size:
         yield number + 1, b"".join(pending)
-
-
-def unstorable(value: Any, path: FieldPath = ()) -> tuple[FieldPath, str] | None:
-    """Where and why a parsed value cannot be stored, or None.
-
-    JSON allows what the database refuses: NUL characters (Postgres text and JSONB reject
-    them), unpaired surrogates (not encodable as UTF-8) and non-finite numbers (not JSONB).
-    Catching them here turns a would-be server error into a validation error on the field.
-    """
-    if isinstance(value, str):
-        if "\x00" in value:
-            return path, "must not contain NUL characters"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path, "must not contain unpaired surrogates"
-    elif isinstance(value, float) and not math.isfinite(value):
-        return path, "must be a finite number"
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            found = unstorable(key, path) or unstorable(item, (*path, str(key)))
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = unstorable(item, (*path, index))
-            if found is not None:
-                return found
-    return None
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,7 @@ class Settings(BaseSettings):
     # --- LLM and reflection loop (workers/) ---
     llm_backend: Literal["local", "openai"] = Field(
         default="local",
-        description="Default backend of `reflectseq run`: the bundled offline model or an endpoint.",
+        description="Default backend of `reflectseq run`: the bundled offline model or an endpoint",
     )
     llm_base_url: str = Field(
         default="", description="Base URL of the OpenAI-compatible endpoint (empty: OpenAI's)."
@@ -154,7 +154,7 @@ class Settings(BaseSettings):
     llm_price_table: Path | None = Field(
         default=None,
         description=(
-            "TOML file of prices per million tokens, `[models.\"NAME\"] input = 0.15, output = "
+            'TOML file of prices per million tokens, `[models."NAME"] input = 0.15, output = '
             "0.6`; unknown models cost 0."
         ),
     )

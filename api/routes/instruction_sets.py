@@ -20,6 +20,7 @@ from api.deps import AppSettings, SessionFactory
 from api.errors import (
     AUTH_RESPONSES,
     CONFLICT_RESPONSE,
+    MALFORMED_BODY_RESPONSE,
     NOT_FOUND_RESPONSE,
     TOO_LARGE_RESPONSE,
     ApiError,
@@ -154,6 +155,7 @@ async def _read_submission(
         200: {"model": SubmissionOut, "description": "A replay of an earlier submission."},
         **AUTH_RESPONSES,
         **CONFLICT_RESPONSE,
+        **MALFORMED_BODY_RESPONSE,
         **TOO_LARGE_RESPONSE,
     },
     summary="Submit an instruction set",

@@ -9,14 +9,15 @@ query differently.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from sqlalchemy import Select, case, func, select
 
 from reflectseq.db.models import GenerationConfig, Review, Sequence
 from reflectseq.enums import ReviewStatus, SequenceStatus
 from reflectseq.quality.flags import Flag
+from reflectseq.storable import require_storable
 
 
 class ReviewFilter(StrEnum):
@@ -46,14 +47,16 @@ class ExportFilters(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     instruction_set_ids: list[int] = Field(default_factory=list, max_length=1000)
-    languages: list[str] = Field(default_factory=list, max_length=100)
+    languages: list[Annotated[str, BeforeValidator(require_storable)]] = Field(
+        default_factory=list, max_length=100
+    )
     final_pass: bool | None = Field(
         default=True, description="true: passed only; false: failed only; null: either."
     )
     review: ReviewFilter = ReviewFilter.NOT_REJECTED
     min_rounds: int | None = Field(default=None, ge=0)
     max_rounds: int | None = Field(default=None, ge=0)
-    models: list[str] = Field(
+    models: list[Annotated[str, BeforeValidator(require_storable)]] = Field(
         default_factory=list, max_length=100, description="Generator model names."
     )
     created_from: AwareDatetime | None = Field(

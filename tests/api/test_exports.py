@@ -166,6 +166,8 @@ def test_reviewer_cannot_start_an_export(
         ({"rendering": "html"}, "rendering"),
         ({"gzip": "maybe"}, "gzip"),
         ({"filters": {"min_rounds": 3, "max_rounds": 1}}, "filters"),
+        ({"filters": {"languages": ["py\u0000"]}}, "filters.languages[0]"),
+        ({"filters": {"models": ["m\u0000"]}}, "filters.models[0]"),
     ],
 )
 def test_invalid_requests_name_the_field(
