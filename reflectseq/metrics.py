@@ -57,6 +57,16 @@ EXPORTS_FINISHED = Counter(
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
+def observe_llm_call(
+    *, backend: str, model: str, ok: bool, seconds: float, tokens_in: int, tokens_out: int
+) -> None:
+    """Record one LLM call (successful or not) with its latency and tokens."""
+    outcome = "ok" if ok else "error"
+    LLM_REQUEST_SECONDS.labels(backend=backend, model=model, outcome=outcome).observe(seconds)
+    LLM_TOKENS.labels(model=model, direction="in").inc(tokens_in)
+    LLM_TOKENS.labels(model=model, direction="out").inc(tokens_out)
+
+
 class StateCollector(Collector):
     """Reads current counts from the database (and the broker's queue length) at scrape time."""
 

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+
 import typer
 
 from reflectseq.settings import get_settings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def serve_worker_metrics(port: int) -> None:
+    """Serve the metrics of every process of this worker, aggregated, on ``port``.
+
+    Celery's prefork children record their own metrics; prometheus_client's multiprocess mode
+    shares them through files in ``PROMETHEUS_MULTIPROC_DIR``. That mode is chosen when the
+    library is imported, which has happened by now, so the first call re-executes this same
+    command with the variable set; the second serves the aggregate.
+    """
+    if not os.environ.get(MULTIPROC_ENV):
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="reflectseq-metrics-")
+        os.execv(sys.executable, [sys.executable, "-m", "reflectseq", *sys.argv[1:]])
+    from prometheus_client import start_http_server  # noqa: PLC0415
+
+    from reflectseq.metrics import event_registry  # noqa: PLC0415
+
+    start_http_server(port, registry=event_registry())
 
 
 def worker(
@@ -19,6 +43,14 @@ def worker(
         True, "--beat/--no-beat", help="Also run the periodic reaper of abandoned sequences."
     ),
     loglevel: str = typer.Option("INFO", "--loglevel", "-l", help="Celery log level."),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve Prometheus metrics (LLM calls, sandbox executions) of all this worker's "
+        "processes on this port.",
+    ),
 ) -> None:
     """Start a worker; run as many as you like on any number of hosts."""
     settings = get_settings()
@@ -29,6 +61,8 @@ def worker(
             err=True,
         )
         raise typer.Exit(2)
+    if metrics_port is not None:
+        serve_worker_metrics(metrics_port)
     from workers.celery_app import app  # noqa: PLC0415 - Celery loads only for this command
 
     argv = [

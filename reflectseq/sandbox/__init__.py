@@ -8,11 +8,13 @@ the host-wide concurrency limit is enforced by lock files, not by in-process sta
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Protocol
 
+from reflectseq.metrics import SANDBOX_SECONDS
 from reflectseq.sandbox.docker_backend import DockerBackend
 from reflectseq.sandbox.local import LocalBackend, LocalConfig
 from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult, StepResult
@@ -67,7 +69,12 @@ def get_backend() -> Backend:
 def execute(request: ExecutionRequest) -> ExecutionResult:
     """Run one program in the sandbox and judge it by its language's pass rule."""
     plan = plan_execution(request, default_memory_mb=get_settings().sandbox_memory_mb)
-    return get_backend().execute(plan)
+    started = time.perf_counter()
+    result = get_backend().execute(plan)
+    SANDBOX_SECONDS.labels(language=plan.language.code, status=result.status.value).observe(
+        time.perf_counter() - started
+    )
+    return result
 
 
 def execute_many(

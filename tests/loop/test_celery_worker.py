@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,7 +12,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,11 +51,13 @@ def worker_env(loop_env: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str,
 
 
 @pytest.fixture
-def start_worker(worker_env: dict[str, str]) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+def start_worker(
+    worker_env: dict[str, str],
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start `reflectseq worker` processes, each in its own process group; killed at the end."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(*extra: str) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "reflectseq"),
@@ -61,6 +66,7 @@ def start_worker(worker_env: dict[str, str]) -> Iterator[Callable[[], subprocess
                 "2",
                 "--loglevel",
                 "WARNING",
+                *extra,
             ],
             env=worker_env,
             cwd=REPO,
@@ -117,6 +123,62 @@ def test_dispatched_set_completes_on_a_worker(
         60,
         "the set to complete",
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    try:
+        body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return {}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+    }
+
+
+def test_worker_serves_metrics_of_its_child_processes(
+    start_worker: Callable[..., subprocess.Popen[bytes]],
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    from workers.dispatch import enqueue_instruction_set
+
+    llm_server.script(key, [answer(fenced_python(RIGHT))])
+    created = create_tasks(
+        pg_session_factory,
+        [add_task(f"{key} #{n}") for n in range(2)],
+        base_url=llm_server.base_url,
+    )
+    port = _free_port()
+    start_worker("--metrics-port", str(port))
+    enqueue_instruction_set(created.set_id)
+    _wait_for(
+        lambda: _statuses(pg_session_factory, created.set_id) == [SequenceStatus.COMPLETED] * 2,
+        60,
+        "the set to complete",
+    )
+
+    samples = _scrape(port)
+    llm_calls = sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "reflectseq_llm_request_seconds_count" and ("outcome", "ok") in labels
+    )
+    passed_runs = samples.get(
+        ("reflectseq_sandbox_execution_seconds_count", (("language", "py"), ("status", "passed"))),
+        0,
+    )
+    # Two sequences: each makes a stage-1 and a stage-2 call and runs two passing programs.
+    assert llm_calls >= 4
+    assert passed_runs >= 4
 
 
 def test_sigkilled_worker_resumes_without_duplicate_blocks(

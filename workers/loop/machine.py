@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +24,7 @@ from reflectseq.db.base import utcnow
 from reflectseq.db.models import GenerationConfig, LlmCall, Sequence
 from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, Role, SequenceStage, SequenceStatus
+from reflectseq.metrics import observe_llm_call
 from reflectseq.parsing import (
     ParsedAnswer,
     has_assertions,
@@ -206,17 +208,32 @@ def _call_model(
     """One model call; a failure is recorded, fails the sequence and may trip the breaker."""
     backend = context.backend_for(state.config)
     call = _call_row(state, messages, backend)
+    started = time.perf_counter()
     try:
         completion = backend.complete(messages, Sampling.from_stored(state.config.sampling))
     except LlmError as error:
-        return _record_failure(context, held, state, call, error)
+        outcome = _record_failure(context, held, state, call, error)
+        _observe(state.config, call, ok=False, seconds=time.perf_counter() - started)
+        return outcome
     context.breaker.record_success(_breaker_key(state.config))
     call.raw_response = completion.raw
     call.response_text = completion.text
     call.finish_reason = completion.finish_reason
     call.tokens_in, call.tokens_out = completion.tokens_in, completion.tokens_out
     call.cost, call.latency_s = completion.cost, completion.latency_s
+    _observe(state.config, call, ok=True, seconds=time.perf_counter() - started)
     return completion, call
+
+
+def _observe(config: GenerationConfig, call: LlmCall, *, ok: bool, seconds: float) -> None:
+    observe_llm_call(
+        backend=config.backend,
+        model=config.model,
+        ok=ok,
+        seconds=seconds,
+        tokens_in=call.tokens_in,
+        tokens_out=call.tokens_out,
+    )
 
 
 def _record_failure(

@@ -1,0 +1,5 @@
+"""``python -m reflectseq``: the same command line as the ``reflectseq`` script."""
+
+from reflectseq.cli import main
+
+main()
