@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, update
 from sqlalchemy.orm import Session
 
 from reflectseq.db.base import utcnow
@@ -31,55 +32,68 @@ class Claim:
     sequence_id: int
     attempt: int
 
+    @classmethod
+    def of(cls, sequence: Sequence) -> Claim:
+        """The claim a freshly claimed row stands for."""
+        return cls(sequence_id=sequence.id, attempt=sequence.attempt)
+
 
 def claim(
     session: Session, sequence_id: int, *, worker: str, stale_after: timedelta
-) -> Claim | None:
+) -> Sequence | None:
     """Take a queued sequence (or one whose holder stopped heartbeating) for this worker.
 
-    Returns None when there is nothing to do: the sequence is finished, cancelled, still held by
-    a live worker, or gone. The row is locked for the decision (Postgres ``FOR UPDATE``; SQLite
-    serializes writers anyway), so two deliveries can never both claim it.
+    Returns the claimed row, or None when there is nothing to do: the sequence is finished,
+    cancelled, still held by a live worker, or gone. One conditional ``UPDATE ... RETURNING``:
+    the condition is evaluated under the row lock (Postgres re-checks it against a row a
+    concurrent claim just changed; SQLite serializes writers), so two deliveries can never both
+    claim it.
     """
-    sequence = session.scalar(select(Sequence).where(Sequence.id == sequence_id).with_for_update())
-    if sequence is None:
-        return None
     now = utcnow()
-    takeable = sequence.status in (SequenceStatus.PENDING, SequenceStatus.QUEUED) or (
-        sequence.status == SequenceStatus.RUNNING
-        and (sequence.heartbeat_at is None or sequence.heartbeat_at < now - stale_after)
+    takeable = or_(
+        Sequence.status.in_([SequenceStatus.PENDING, SequenceStatus.QUEUED]),
+        and_(
+            Sequence.status == SequenceStatus.RUNNING,
+            or_(Sequence.heartbeat_at.is_(None), Sequence.heartbeat_at < now - stale_after),
+        ),
     )
-    if not takeable:
-        return None
-    sequence.status = SequenceStatus.RUNNING
-    sequence.attempt += 1
-    sequence.worker = worker
-    sequence.heartbeat_at = now
-    sequence.started_at = sequence.started_at or now
-    sequence.error = None
-    session.flush()
-    return Claim(sequence_id=sequence.id, attempt=sequence.attempt)
+    return session.scalar(
+        update(Sequence)
+        .where(Sequence.id == sequence_id, takeable)
+        .values(
+            status=SequenceStatus.RUNNING,
+            attempt=Sequence.attempt + 1,
+            worker=worker,
+            heartbeat_at=now,
+            started_at=func.coalesce(Sequence.started_at, now),
+            error=None,
+            updated_at=now,
+        )
+        .returning(Sequence)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def owned_sequence(session: Session, held: Claim) -> Sequence | None:
-    """The sequence, locked and heartbeaten, if it is still running under this claim; else None.
+def owned_sequence(session: Session, held: Claim, **changes: Any) -> Sequence | None:
+    """Heartbeat the sequence and apply ``changes`` if it is still running under this claim.
 
-    Checked inside the step's transaction: the row lock holds until the step commits, so a
-    cancellation or the reaper cannot slip between the check and the step's writes. One query
-    (the heartbeat is written with the step's other changes).
+    Returns the updated row, or None when the claim is lost (nothing is changed then). It is the
+    first statement of a step's transaction: the row lock it takes holds until the step commits,
+    so a cancellation or the reaper cannot slip between the check and the step's writes. One
+    round trip for check, heartbeat and the step's own column changes.
     """
-    sequence = session.scalar(
-        select(Sequence)
+    now = utcnow()
+    return session.scalar(
+        update(Sequence)
         .where(
             Sequence.id == held.sequence_id,
             Sequence.attempt == held.attempt,
             Sequence.status == SequenceStatus.RUNNING,
         )
-        .with_for_update()
+        .values(heartbeat_at=now, updated_at=now, **changes)
+        .returning(Sequence)
+        .execution_options(synchronize_session=False)
     )
-    if sequence is not None:
-        sequence.heartbeat_at = utcnow()
-    return sequence
 
 
 def _open_set(session: Session, set_id: int) -> InstructionSet:

@@ -1,9 +1,14 @@
-"""The reflection loop over one stored sequence: read state, take one step, commit, repeat.
+"""The reflection loop over one stored sequence: claim and read it, then step, commit, repeat.
 
 A step is one LLM call or one execution, done outside any transaction, then committed in one
-transaction that first re-checks ownership (``owned_sequence``). Nothing is written for a step whose
-commit did not happen, so a crash at any point leaves the sequence at its last committed step
-and a redelivered task repeats only the unfinished one: blocks are never duplicated.
+transaction whose first statement re-checks ownership (``owned_sequence``). Nothing is written
+for a step whose commit did not happen, so a crash at any point leaves the sequence at its last
+committed step and a redelivered task repeats only the unfinished one: blocks are never
+duplicated.
+
+The state is read once, in the claim's transaction, and then carried from step to step: while
+the claim holds, nobody else writes to the sequence, and each commit returns the row it updated.
+Any error abandons the carried state; the retried task claims again and reads what is stored.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -21,7 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.base import utcnow
-from reflectseq.db.models import GenerationConfig, LlmCall, Sequence
+from reflectseq.db.models import Block, GenerationConfig, LlmCall, Message, Sequence
 from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, Role, SequenceStage, SequenceStatus
 from reflectseq.metrics import observe_llm_call
@@ -33,8 +38,8 @@ from reflectseq.parsing import (
     strip_special_tokens,
 )
 from reflectseq.specs import BlockSpec
+from reflectseq.store.errors import domain_errors
 from reflectseq.store.loop import Claim, claim, fail_open_sequences, owned_sequence, release
-from reflectseq.store.sequences import append_blocks, append_message
 from workers.llm.base import ChatMessage, Completion, LlmBackend, LlmError, LlmRejected, Sampling
 from workers.llm.breaker import FailureBreaker
 from workers.loop.decide import Action, Prompt, Step, next_action
@@ -45,6 +50,7 @@ from workers.loop.state import (
     ONE_OFF_INSTRUCTION,
     REFLECTION,
     LoadedState,
+    advanced,
     load_state,
 )
 from workers.loop.transcript import one_off_request, stage_one_request
@@ -60,6 +66,10 @@ class Outcome(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     STOPPED = "stopped"  # not ours any more: cancelled, reaped, or claimed by another delivery
+
+
+# A step ends the run (an Outcome other than CONTINUE) or hands the next step its state.
+Stepped = Outcome | LoadedState
 
 
 @dataclass(frozen=True)
@@ -78,16 +88,19 @@ def run_sequence(
 ) -> Outcome:
     """Claim the sequence and step it to the end (or until it is no longer ours)."""
     with transaction(context.session_factory) as session:
-        held = claim(session, sequence_id, worker=worker, stale_after=stale_after)
-    if held is None:
-        return Outcome.STOPPED
+        claimed = claim(session, sequence_id, worker=worker, stale_after=stale_after)
+        if claimed is None:
+            return Outcome.STOPPED
+        held = Claim.of(claimed)
+        state = load_state(session, claimed)
     try:
-        while (outcome := take_step(context, held)) == Outcome.CONTINUE:
-            pass
+        stepped: Stepped = state
+        while isinstance(stepped, LoadedState):
+            stepped = take_step(context, held, stepped)
     except Exception:
         _give_back(context, held)
         raise
-    return outcome
+    return stepped
 
 
 def _give_back(context: LoopContext, held: Claim) -> None:
@@ -102,13 +115,11 @@ def _give_back(context: LoopContext, held: Claim) -> None:
         log.exception("could not release sequence %s; the reaper will", held.sequence_id)
 
 
-def take_step(context: LoopContext, held: Claim) -> Outcome:
+def take_step(context: LoopContext, held: Claim, state: LoadedState) -> Stepped:
     """Decide and perform the next step of a claimed sequence."""
-    with context.session_factory() as session:
-        state = load_state(session, held.sequence_id)
     action = next_action(state.snapshot)
     log.debug("sequence %s: %s", held.sequence_id, action)
-    handlers: dict[Step, Callable[[LoopContext, Claim, LoadedState, Action], Outcome]] = {
+    handlers: dict[Step, Callable[[LoopContext, Claim, LoadedState, Action], Stepped]] = {
         Step.WRITE_INSTRUCTION: _write_instruction,
         Step.ASK_REFLECTION: _ask_reflection,
         Step.EXECUTE: _execute,
@@ -123,55 +134,92 @@ def take_step(context: LoopContext, held: Claim) -> Outcome:
 # --- committing --------------------------------------------------------------------------------
 
 
+@dataclass
+class Writes:
+    """What one step commits.
+
+    ``changes`` are the sequence's column values (they go into the ownership check's UPDATE),
+    ``call`` the LLM call row, ``new_messages`` the messages to create, ``blocks`` the blocks to
+    append per message index, of which those of ``from_call`` point to ``call``.
+    """
+
+    changes: dict[str, Any] = field(default_factory=dict)
+    call: LlmCall | None = None
+    new_messages: tuple[tuple[int, Role, SequenceStage], ...] = ()
+    blocks: dict[int, list[BlockSpec]] = field(default_factory=dict)
+    from_call: frozenset[int] = frozenset()
+    also: Callable[[Session], object] | None = None
+
+
 def _commit(
-    context: LoopContext, held: Claim, write: Callable[[Session, Sequence], Outcome]
-) -> Outcome:
-    """Run ``write`` in one transaction, only while the sequence is still ours."""
+    context: LoopContext,
+    held: Claim,
+    state: LoadedState,
+    writes: Writes,
+    outcome: Outcome = Outcome.CONTINUE,
+) -> Stepped:
+    """Commit ``writes`` in one transaction, only while the sequence is still ours.
+
+    Statements: the ownership UPDATE (with the column changes), one INSERT per table written
+    (call, messages, blocks; rows of a table go in one multi-row INSERT), COMMIT.
+    """
     with transaction(context.session_factory) as session:
-        sequence = owned_sequence(session, held)
+        sequence = owned_sequence(session, held, **writes.changes)
         if sequence is None:
             return Outcome.STOPPED
-        return write(session, sequence)
+        with domain_errors():
+            if writes.call is not None:
+                session.add(writes.call)
+            created = {
+                index: Message(sequence_id=state.sequence_id, index=index, role=role, stage=stage)
+                for index, role, stage in writes.new_messages
+            }
+            session.add_all(created.values())
+            session.flush()
+        added: dict[int, list[Block]] = {}
+        for index, specs in writes.blocks.items():
+            message_id = (
+                created[index].id if index in created else state.messages[index][0].message_id
+            )
+            call_id = writes.call.id if writes.call and index in writes.from_call else None
+            start = len(state.messages.get(index, []))
+            added[index] = [
+                Block(
+                    message_id=message_id,
+                    index=start + offset,
+                    **spec.model_dump(exclude={"llm_call_id"}),
+                    llm_call_id=call_id,
+                )
+                for offset, spec in enumerate(specs)
+            ]
+        with domain_errors():
+            session.add_all([block for blocks in added.values() for block in blocks])
+            session.flush()
+        if writes.also is not None:
+            writes.also(session)
+    return advanced(state, sequence, added) if outcome == Outcome.CONTINUE else outcome
 
 
-def _message_id(
-    session: Session, state: LoadedState, index: int, role: Role, stage: SequenceStage
-) -> int:
-    blocks = state.messages.get(index)
-    if blocks is not None:
-        return blocks[0].message_id
-    return append_message(session, state.sequence_id, index=index, role=role, stage=stage).id
+def _with_flags(state: LoadedState, **flags: Any) -> dict[str, Any]:
+    """The sequence's flags with ``flags`` merged in (a new dict: the column is JSON)."""
+    return {**state.flags, **flags}
 
 
-def _existing_message_id(state: LoadedState, index: int) -> int:
-    return state.messages[index][0].message_id
+def _finished(final_pass: bool | None) -> dict[str, Any]:
+    return {
+        "final_pass": final_pass,
+        "stage": SequenceStage.DONE,
+        "status": SequenceStatus.COMPLETED,
+        "finished_at": utcnow(),
+    }
 
 
-def _next_index(state: LoadedState, index: int) -> int:
-    return len(state.messages.get(index, []))
+def _failed(error: str) -> dict[str, Any]:
+    return {"status": SequenceStatus.FAILED, "error": error, "finished_at": utcnow()}
 
 
-def _set_flags(sequence: Sequence, **flags: Any) -> None:
-    # A new dict, so that SQLAlchemy sees the JSON column change.
-    sequence.flags = {**(sequence.flags or {}), **flags}
-
-
-def _finish(sequence: Sequence, *, final_pass: bool | None) -> Outcome:
-    sequence.final_pass = final_pass
-    sequence.stage = SequenceStage.DONE
-    sequence.status = SequenceStatus.COMPLETED
-    sequence.finished_at = utcnow()
-    return Outcome.COMPLETED
-
-
-def _fail(context: LoopContext, held: Claim, error: str) -> Outcome:
-    def write(session: Session, sequence: Sequence) -> Outcome:
-        sequence.status = SequenceStatus.FAILED
-        sequence.error = error
-        sequence.finished_at = utcnow()
-        return Outcome.FAILED
-
-    return _commit(context, held, write)
+def _fail(context: LoopContext, held: Claim, state: LoadedState, error: str) -> Stepped:
+    return _commit(context, held, state, Writes(changes=_failed(error)), Outcome.FAILED)
 
 
 # --- model calls -------------------------------------------------------------------------------
@@ -204,7 +252,7 @@ def _breaker_key(config: GenerationConfig) -> str:
 
 def _call_model(
     context: LoopContext, held: Claim, state: LoadedState, messages: list[ChatMessage]
-) -> tuple[Completion, LlmCall] | Outcome:
+) -> tuple[Completion, LlmCall] | Stepped:
     """One model call; a failure is recorded, fails the sequence and may trip the breaker."""
     backend = context.backend_for(state.config)
     call = _call_row(state, messages, backend)
@@ -238,47 +286,48 @@ def _observe(config: GenerationConfig, call: LlmCall, *, ok: bool, seconds: floa
 
 def _record_failure(
     context: LoopContext, held: Claim, state: LoadedState, call: LlmCall, error: LlmError
-) -> Outcome:
+) -> Stepped:
     usage = (error.raw or {}).get("usage") or {}
     call.raw_response = error.raw
     call.error = str(error)
     call.tokens_in = int(usage.get("prompt_tokens") or 0)
     call.tokens_out = int(usage.get("completion_tokens") or 0)
     kind = "rejected" if isinstance(error, LlmRejected) else "failed"
-    message = f"LLM call {kind}: {error}"
     failures = context.breaker.record_failure(_breaker_key(state.config))
 
-    def write(session: Session, sequence: Sequence) -> Outcome:
-        session.add(call)
-        sequence.tokens_in += call.tokens_in
-        sequence.tokens_out += call.tokens_out
-        sequence.status = SequenceStatus.FAILED
-        sequence.error = message
-        sequence.finished_at = utcnow()
-        if failures >= context.fail_fast_after:
-            # The endpoint fails every call: stop the whole set now instead of burning through it.
-            fail_open_sequences(
-                session,
-                [state.instruction_set_id],
-                f"stopped after {failures} consecutive failed LLM calls; last: {error}",
-            )
-        return Outcome.FAILED
+    def stop_the_set(session: Session) -> None:
+        # The endpoint fails every call: stop the whole set now instead of burning through it.
+        fail_open_sequences(
+            session,
+            [state.instruction_set_id],
+            f"stopped after {failures} consecutive failed LLM calls; last: {error}",
+        )
 
-    return _commit(context, held, write)
+    writes = Writes(
+        changes={**_spent(call), **_failed(f"LLM call {kind}: {error}")},
+        call=call,
+        also=stop_the_set if failures >= context.fail_fast_after else None,
+    )
+    return _commit(context, held, state, writes, Outcome.FAILED)
 
 
-def _account(sequence: Sequence, call: LlmCall) -> None:
-    sequence.tokens_in += call.tokens_in
-    sequence.tokens_out += call.tokens_out
-    sequence.cost += call.cost
+def _spent(call: LlmCall) -> dict[str, Any]:
+    """The call's tokens and cost added to the sequence's (in SQL, so nothing is lost)."""
+    return {
+        "tokens_in": Sequence.tokens_in + call.tokens_in,
+        "tokens_out": Sequence.tokens_out + call.tokens_out,
+        "cost": Sequence.cost + (call.cost or 0.0),
+    }
 
 
-def _repair_flags(sequence: Sequence, parsed: ParsedAnswer) -> None:
+def _repair_flags(state: LoadedState, parsed: ParsedAnswer) -> dict[str, Any]:
+    flags: dict[str, Any] = {}
     if parsed.removed_special_tokens:
-        removed = int((sequence.flags or {}).get("special_tokens_removed", 0))
-        _set_flags(sequence, special_tokens_removed=removed + parsed.removed_special_tokens)
+        removed = int(state.flags.get("special_tokens_removed", 0))
+        flags["special_tokens_removed"] = removed + parsed.removed_special_tokens
     if parsed.unterminated_fence:
-        _set_flags(sequence, unterminated_fence=True)
+        flags["unterminated_fence"] = True
+    return {"flags": _with_flags(state, **flags)} if flags else {}
 
 
 # --- steps -------------------------------------------------------------------------------------
@@ -286,24 +335,14 @@ def _repair_flags(sequence: Sequence, parsed: ParsedAnswer) -> None:
 
 def _write_instruction(
     context: LoopContext, held: Claim, state: LoadedState, action: Action
-) -> Outcome:
+) -> Stepped:
     text = state.prompts.render("reflection", state.task.view)
-
-    def write(session: Session, sequence: Sequence) -> Outcome:
-        message = append_message(
-            session,
-            state.sequence_id,
-            index=INSTRUCTION,
-            role=Role.USER,
-            stage=SequenceStage.REFLECTION,
-        )
-        append_blocks(
-            session, message.id, [BlockSpec(kind=BlockKind.TEXT, content=text)], start_index=0
-        )
-        sequence.stage = SequenceStage.REFLECTION
-        return Outcome.CONTINUE
-
-    return _commit(context, held, write)
+    writes = Writes(
+        changes={"stage": SequenceStage.REFLECTION},
+        new_messages=((INSTRUCTION, Role.USER, SequenceStage.REFLECTION),),
+        blocks={INSTRUCTION: [BlockSpec(kind=BlockKind.TEXT, content=text)]},
+    )
+    return _commit(context, held, state, writes)
 
 
 def answer_blocks(
@@ -340,7 +379,7 @@ def answer_blocks(
 
 def _ask_reflection(
     context: LoopContext, held: Claim, state: LoadedState, action: Action
-) -> Outcome:
+) -> Stepped:
     blocks = state.snapshot.reflection
     messages = stage_one_request(
         state.prompts,
@@ -350,7 +389,7 @@ def _ask_reflection(
         action.prompt or Prompt.FIRST,
     )
     called = _call_model(context, held, state, messages)
-    if isinstance(called, Outcome):
+    if not isinstance(called, tuple):
         return called
     completion, call = called
     parsed = parse_answer(completion.text)
@@ -360,45 +399,38 @@ def _ask_reflection(
         language=state.task.language.code,
         after_execution=bool(blocks) and blocks[-1].kind == BlockKind.EXECUTION,
     )
-
-    def write(session: Session, sequence: Sequence) -> Outcome:
-        session.add(call)
-        session.flush()
-        message_id = _message_id(
-            session, state, REFLECTION, Role.ASSISTANT, SequenceStage.REFLECTION
-        )
-        for spec in specs:
-            spec.llm_call_id = call.id
-        append_blocks(session, message_id, specs, start_index=_next_index(state, REFLECTION))
-        _account(sequence, call)
-        _repair_flags(sequence, parsed)
-        return Outcome.CONTINUE
-
-    return _commit(context, held, write)
+    first_answer = REFLECTION not in state.messages
+    writes = Writes(
+        changes={**_spent(call), **_repair_flags(state, parsed)},
+        call=call,
+        new_messages=(
+            ((REFLECTION, Role.ASSISTANT, SequenceStage.REFLECTION),) if first_answer else ()
+        ),
+        blocks={REFLECTION: specs},
+        from_call=frozenset({REFLECTION}),
+    )
+    return _commit(context, held, state, writes)
 
 
-def _execute(context: LoopContext, held: Claim, state: LoadedState, action: Action) -> Outcome:
+def _execute(context: LoopContext, held: Claim, state: LoadedState, action: Action) -> Stepped:
     code = state.snapshot.reflection[-1].content
     try:
         result = run_block(
             context.execute, language=state.task.language.code, code=code, tests=state.task.tests
         )
     except ExecutionUnavailable as error:
-        return _fail(context, held, str(error))
-    spec = execution_block(state.prompts, state.task.view, result)
-
-    def write(session: Session, sequence: Sequence) -> Outcome:
-        message_id = _existing_message_id(state, REFLECTION)
-        append_blocks(session, message_id, [spec], start_index=_next_index(state, REFLECTION))
-        sequence.rounds += 1
-        if not (state.task.tests or "").strip():
-            _set_flags(sequence, no_asserts=not has_assertions(code))
-        return Outcome.CONTINUE
-
-    return _commit(context, held, write)
+        return _fail(context, held, state, str(error))
+    changes: dict[str, Any] = {"rounds": Sequence.rounds + 1}
+    if not (state.task.tests or "").strip():
+        changes["flags"] = _with_flags(state, no_asserts=not has_assertions(code))
+    writes = Writes(
+        changes=changes,
+        blocks={REFLECTION: [execution_block(state.prompts, state.task.view, result)]},
+    )
+    return _commit(context, held, state, writes)
 
 
-def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: Action) -> Outcome:
+def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: Action) -> Stepped:
     instruction = state.prompts.render("one_off", state.task.view)
     messages = one_off_request(
         state.prompts,
@@ -407,60 +439,41 @@ def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: 
         state.snapshot.reflection,
         instruction,
     )
-
-    def enter_stage(session: Session, sequence: Sequence) -> Outcome:
-        sequence.stage = SequenceStage.ONE_OFF
-        sequence.reflection_pass = action.reflection_pass
-        return Outcome.CONTINUE
-
-    if _commit(context, held, enter_stage) == Outcome.STOPPED:
-        return Outcome.STOPPED
-    called = _call_model(context, held, state, messages)
-    if isinstance(called, Outcome):
+    # Committed before the call, so that progress shows the stage while the model answers.
+    entered = _commit(
+        context,
+        held,
+        state,
+        Writes(changes={"stage": SequenceStage.ONE_OFF, "reflection_pass": action.reflection_pass}),
+    )
+    if not isinstance(entered, LoadedState):
+        return entered
+    called = _call_model(context, held, entered, messages)
+    if not isinstance(called, tuple):
         return called
     completion, call = called
     answer, removed = strip_special_tokens(completion.text)
-
-    def write(session: Session, sequence: Sequence) -> Outcome:
-        session.add(call)
-        session.flush()
-        user = append_message(
-            session,
-            state.sequence_id,
-            index=ONE_OFF_INSTRUCTION,
-            role=Role.USER,
-            stage=SequenceStage.ONE_OFF,
-        )
-        append_blocks(
-            session, user.id, [BlockSpec(kind=BlockKind.TEXT, content=instruction)], start_index=0
-        )
-        reply = append_message(
-            session,
-            state.sequence_id,
-            index=ONE_OFF_ANSWER,
-            role=Role.ASSISTANT,
-            stage=SequenceStage.ONE_OFF,
-        )
-        append_blocks(
-            session,
-            reply.id,
-            [BlockSpec(kind=BlockKind.TEXT, content=answer.strip(), llm_call_id=call.id)],
-            start_index=0,
-        )
-        _account(sequence, call)
-        if removed:
-            _set_flags(
-                sequence,
-                special_tokens_removed=int((sequence.flags or {}).get("special_tokens_removed", 0))
-                + removed,
-            )
-        sequence.stage = SequenceStage.VERIFY
-        return Outcome.CONTINUE
-
-    return _commit(context, held, write)
+    changes: dict[str, Any] = {**_spent(call), "stage": SequenceStage.VERIFY}
+    if removed:
+        removed += int(entered.flags.get("special_tokens_removed", 0))
+        changes["flags"] = _with_flags(entered, special_tokens_removed=removed)
+    writes = Writes(
+        changes=changes,
+        call=call,
+        new_messages=(
+            (ONE_OFF_INSTRUCTION, Role.USER, SequenceStage.ONE_OFF),
+            (ONE_OFF_ANSWER, Role.ASSISTANT, SequenceStage.ONE_OFF),
+        ),
+        blocks={
+            ONE_OFF_INSTRUCTION: [BlockSpec(kind=BlockKind.TEXT, content=instruction)],
+            ONE_OFF_ANSWER: [BlockSpec(kind=BlockKind.TEXT, content=answer.strip())],
+        },
+        from_call=frozenset({ONE_OFF_ANSWER}),
+    )
+    return _commit(context, held, entered, writes)
 
 
-def _verify(context: LoopContext, held: Claim, state: LoadedState, action: Action) -> Outcome:
+def _verify(context: LoopContext, held: Claim, state: LoadedState, action: Action) -> Stepped:
     parsed = parse_answer(state.text_of(ONE_OFF_ANSWER))
     chosen = pick_code(parsed, state.task.fences)
     assert chosen is not None  # next_action only verifies runnable answers
@@ -472,24 +485,21 @@ def _verify(context: LoopContext, held: Claim, state: LoadedState, action: Actio
             tests=state.task.tests,
         )
     except ExecutionUnavailable as error:
-        return _fail(context, held, str(error))
-    spec = execution_block(state.prompts, state.task.view, result)
-
-    def write(session: Session, sequence: Sequence) -> Outcome:
-        message_id = _existing_message_id(state, ONE_OFF_ANSWER)
-        append_blocks(session, message_id, [spec], start_index=_next_index(state, ONE_OFF_ANSWER))
-        return _finish(sequence, final_pass=result.passed)
-
-    return _commit(context, held, write)
+        return _fail(context, held, state, str(error))
+    writes = Writes(
+        changes=_finished(final_pass=result.passed),
+        blocks={ONE_OFF_ANSWER: [execution_block(state.prompts, state.task.view, result)]},
+    )
+    return _commit(context, held, state, writes, Outcome.COMPLETED)
 
 
 def _finish_unverifiable(
     context: LoopContext, held: Claim, state: LoadedState, action: Action
-) -> Outcome:
-    def write(session: Session, sequence: Sequence) -> Outcome:
-        if action.step == Step.DONE:
-            return _finish(sequence, final_pass=sequence.final_pass)
-        _set_flags(sequence, final_no_code=True)
-        return _finish(sequence, final_pass=False)
-
-    return _commit(context, held, write)
+) -> Stepped:
+    if action.step == Step.DONE:
+        writes = Writes(changes=_finished(final_pass=state.final_pass))
+    else:
+        writes = Writes(
+            changes={**_finished(final_pass=False), "flags": _with_flags(state, final_no_code=True)}
+        )
+    return _commit(context, held, state, writes, Outcome.COMPLETED)

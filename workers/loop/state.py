@@ -1,7 +1,8 @@
 """Reading one sequence's stored state into what the next step needs.
 
-One read per step, no state carried between steps: this is what lets any worker resume any
-sequence at any point.
+One read per claim: every task run (a first delivery, a redelivery, a retry after an error)
+starts from what is stored, which is what lets any worker resume any sequence at any point.
+Within a run the state is carried from step to step instead of being read again.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm import Session
 
-from reflectseq.db.models import Block, GenerationConfig, Message, Sequence
+from reflectseq.db.models import Block, GenerationConfig, Instruction, Message, Sequence
 from reflectseq.enums import BlockKind, ExecutionStatus
 from reflectseq.languages import Language, resolve_language
 from reflectseq.parsing import parse_answer, pick_code
-from reflectseq.store.errors import NotFound
 from workers.loop.decide import BlockView, Snapshot
 from workers.prompts import PromptSet, TaskView, load_prompts
 
@@ -55,6 +55,7 @@ class LoadedState:
     tokens_out: int
     cost: float
     flags: dict[str, Any]
+    final_pass: bool | None
 
     def block_views(self, message_index: int) -> tuple[BlockView, ...]:
         """The stored blocks of a message as the pure decision sees them."""
@@ -86,21 +87,26 @@ def budget_exhausted(config: GenerationConfig, tokens: int, cost: float) -> bool
     return over_tokens or over_cost
 
 
-def load_state(session: Session, sequence_id: int) -> LoadedState:
-    """Read everything the next step needs in three queries."""
-    sequence = session.scalar(
-        select(Sequence)
-        .where(Sequence.id == sequence_id)
-        .options(
-            joinedload(Sequence.instruction),
-            joinedload(Sequence.generation_config),
-            selectinload(Sequence.messages).selectinload(Message.blocks),
-        )
-    )
-    if sequence is None:
-        raise NotFound("sequence", sequence_id)
-    config = sequence.generation_config
-    instruction = sequence.instruction
+def load_state(session: Session, sequence: Sequence) -> LoadedState:
+    """Read what the steps need besides the (just claimed) sequence row, in two queries.
+
+    Called once per claim: afterwards the state is carried from step to step (``advanced``),
+    which is sound because only the holder of the claim writes to the sequence, and every
+    commit re-checks the claim.
+    """
+    instruction, config = session.execute(
+        select(Instruction, GenerationConfig)
+        .join(GenerationConfig, GenerationConfig.id == sequence.generation_config_id)
+        .where(Instruction.id == sequence.instruction_id)
+    ).one()
+    messages: dict[int, list[Block]] = {}
+    for index, block in session.execute(
+        select(Message.index, Block)
+        .join(Block, Block.message_id == Message.id)
+        .where(Message.sequence_id == sequence.id)
+        .order_by(Message.index, Block.index)
+    ):
+        messages.setdefault(index, []).append(block)
     language = resolve_language(sequence.language)
     view = TaskView(
         task=instruction.text,
@@ -116,12 +122,30 @@ def load_state(session: Session, sequence_id: int) -> LoadedState:
         language=language,
         view=view,
     )
-    messages = {message.index: list(message.blocks) for message in sequence.messages}
+    return _state(sequence, config, load_prompts(config.prompt_version), task, messages)
+
+
+def advanced(state: LoadedState, sequence: Sequence, added: dict[int, list[Block]]) -> LoadedState:
+    """The state after a committed step: the row it returned, plus the blocks it wrote."""
+    messages = {index: list(blocks) for index, blocks in state.messages.items()}
+    for index, blocks in added.items():
+        messages.setdefault(index, []).extend(blocks)
+    return _state(sequence, state.config, state.prompts, state.task, messages)
+
+
+def _state(
+    sequence: Sequence,
+    config: GenerationConfig,
+    prompts: PromptSet,
+    task: Task,
+    messages: dict[int, list[Block]],
+) -> LoadedState:
+    code = task.language.code
     answer = messages.get(ONE_OFF_ANSWER, [])
     answer_text = next((b.content for b in answer if b.kind == BlockKind.TEXT), None)
     snapshot = Snapshot(
         has_instruction=INSTRUCTION in messages,
-        reflection=tuple(view_of(b, language.code) for b in messages.get(REFLECTION, [])),
+        reflection=tuple(view_of(b, code) for b in messages.get(REFLECTION, [])),
         has_one_off_answer=answer_text is not None,
         one_off_runnable=(
             answer_text is not None
@@ -138,7 +162,7 @@ def load_state(session: Session, sequence_id: int) -> LoadedState:
         sequence_id=sequence.id,
         instruction_set_id=sequence.instruction_set_id,
         config=config,
-        prompts=load_prompts(config.prompt_version),
+        prompts=prompts,
         task=task,
         snapshot=snapshot,
         messages=messages,
@@ -146,4 +170,5 @@ def load_state(session: Session, sequence_id: int) -> LoadedState:
         tokens_out=sequence.tokens_out,
         cost=sequence.cost,
         flags=dict(sequence.flags or {}),
+        final_pass=sequence.final_pass,
     )
