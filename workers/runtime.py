@@ -13,7 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import event
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.session import make_engine, make_session_factory
@@ -39,27 +40,25 @@ def stale_after(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.stale_after_s)
 
 
-def _asynchronous_commits(
-    _dialect: Any, _record: Any, _args: Any, parameters: dict[str, Any]
-) -> None:
-    parameters["options"] = f"{parameters.get('options', '')} -c synchronous_commit=off".strip()
-
-
 @lru_cache(maxsize=4)
 def loop_session_factory(url: str) -> sessionmaker[Session]:
     """Sessions for the loop's step transactions, on an engine of their own.
 
-    On Postgres its connections commit without waiting for the WAL flush
-    (``synchronous_commit=off``, set once per connection, so no extra round trip per step). That
-    is safe for the loop and only for it: a Postgres crash can lose the last fraction of a second
+    Postgres connections of this engine commit without waiting for the WAL flush
+    (``synchronous_commit=off``, a connection option, so no extra round trip per step). That is
+    safe for the loop and only for it: a Postgres crash can lose the last fraction of a second
     of commits, but never half of one, and the worker's connection dies with the server, so its
     task fails, is retried, claims again and redoes the lost steps from what is stored (a step
     is idempotent). A worker crash loses nothing: its commits reached the server. Every other
     writer (API, exports, the reaper) keeps synchronous commits.
+
+    For the same reason the pool does not ping a connection before each step (a round trip per
+    step): a connection that broke while idle fails the step's first statement, the pool is
+    invalidated, and the task is retried like after any database error.
     """
-    engine = make_engine(url)
-    if engine.dialect.name == "postgresql":
-        event.listen(engine, "do_connect", _asynchronous_commits)
+    if make_url(url).get_backend_name() != "postgresql":
+        return make_session_factory(make_engine(url))
+    engine = create_engine(url, connect_args={"options": "-c synchronous_commit=off"})
     return make_session_factory(engine)
 
 
