@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reflectseq.languages import Language, load_languages
-from reflectseq.sandbox.local import BWRAP, PRLIMIT, LocalBackend, install_hint, missing_toolchain
+from reflectseq.sandbox.local import (
+    BWRAP,
+    INIT_SHELL,
+    LocalBackend,
+    install_hint,
+    missing_toolchain,
+)
 
 Readiness = Literal["ready", "missing", "docker-only"]
 PROBE_TIMEOUT_SECONDS = 10
@@ -73,10 +79,10 @@ def protections(backend: LocalBackend) -> list[Protection]:
         ),
         Protection(
             "rlimits",
-            os.path.exists(PRLIMIT),
+            os.path.exists(INIT_SHELL),
             "CPU time, file size, open files, processes, core dumps; address space per language"
-            if os.path.exists(PRLIMIT)
-            else f"{PRLIMIT} missing (util-linux)",
+            if os.path.exists(INIT_SHELL)
+            else f"{INIT_SHELL} missing (dash), which sets them inside the sandbox",
         ),
         Protection("cgroup v2 memory.max / pids.max", cgroups.available, cgroups.reason),
     ]

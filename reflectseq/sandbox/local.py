@@ -2,19 +2,24 @@
 
 Layers, outermost first:
 
-1. (cgroup v2 hosts) a shell that moves itself into the execution's cgroup, then ``setpriv``;
-2. the slot's private host uid (``Popen(user=...)`` or ``setpriv``), so RLIMIT_NPROC caps this
-   execution alone and nothing of the worker (its files, its processes) is reachable;
-3. ``prlimit``: CPU seconds, file size, open files, processes, no core dumps, and address space
-   for runtimes that tolerate it;
-4. ``bwrap``: new user, PID, network, IPC and UTS namespaces, read-only /usr and /etc, a size-capped
+1. (cgroup v2 hosts) a shell that moves itself into the execution's cgroup;
+2. ``setpriv`` to the slot's private host uid, so RLIMIT_NPROC caps this execution alone and
+   nothing of the worker (its files, its processes) is reachable;
+3. ``bwrap``: new user, PID, network, IPC and UTS namespaces, read-only /usr and /etc, a size-capped
    tmpfs as /work and /tmp, all capabilities dropped, a new session, a cleared environment; it dies
-   with its parent, and with it the PID namespace and every process inside.
+   with its parent, and with it the PID namespace and every process inside;
+4. a dash init, PID 1 of the namespace: it sets the rlimits (CPU seconds, file size, open files,
+   processes, no core dumps, and address space for runtimes that tolerate it; soft and hard, so
+   nothing inside can raise them again) and runs the program as its child.
+
+Every layer is an ``exec`` of the next, so the worker spawns with ``vfork``: dropping the uid with
+``Popen(user=...)`` or applying limits in ``preexec_fn`` would make CPython ``fork`` the whole
+worker instead, which costs more than bubblewrap itself.
 
 Files enter the sandbox through memfds (``bwrap --file``), so nothing is written on the host. A
-language with a compile step runs both steps in one sandbox through a small bash driver that
-reports the compiler's exit code on a status pipe; the supervisor times the two steps apart.
-That shell (or, without a compile step, a minimal one) is PID 1 of the namespace.
+language with a compile step runs both steps in one sandbox through a small bash driver, a child
+of the init, that reports the compiler's exit code on a status pipe; the supervisor times the two
+steps apart.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ import logging
 import math
 import os
 import shlex
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,7 +46,6 @@ from reflectseq.sandbox.verdict import judge
 log = logging.getLogger(__name__)
 
 BWRAP = "/usr/bin/bwrap"
-PRLIMIT = "/usr/bin/prlimit"
 SETPRIV = "/usr/bin/setpriv"
 DRIVER_SHELL = "/usr/bin/bash"  # compile driver: dash cannot redirect descriptors above 9
 INIT_SHELL = "/usr/bin/dash"
@@ -50,6 +53,9 @@ SANDBOX_UID = 65534  # "nobody" inside, so tools that look up their user find on
 WORK_DIR = "/work"
 OPEN_FILES = 1024
 MIB = 1024 * 1024
+KIB = 1024
+SHELL_BLOCK = 512  # dash's unit for ``ulimit -f`` and ``-c``
+LIMITS_FAILED = 125  # exit status of the init when the limits cannot be set
 CGROUP_HEADROOM_MB = 512  # non-heap memory of managed runtimes on top of their heap flag
 
 
@@ -141,25 +147,43 @@ def bwrap_argv(
     return argv
 
 
-def prlimit_argv(plan: ExecutionPlan, *, file_size_bytes: int) -> list[str]:
-    """Resource limits applied to the whole sandbox (inherited by every process inside)."""
+def ulimit_commands(plan: ExecutionPlan, *, file_size_bytes: int) -> list[str]:
+    """dash ``ulimit`` calls for the whole sandbox; each sets the soft and the hard limit."""
     cpu_seconds = math.ceil(plan.compile_timeout + plan.run_timeout) + 1
-    argv = [
-        PRLIMIT,
-        f"--cpu={cpu_seconds}",
-        f"--fsize={file_size_bytes}",
-        f"--nofile={OPEN_FILES}",
-        f"--nproc={plan.language.max_processes}",
-        "--core=0",
+    commands = [
+        f"ulimit -t {cpu_seconds}",
+        f"ulimit -f {file_size_bytes // SHELL_BLOCK}",
+        f"ulimit -n {OPEN_FILES}",
+        f"ulimit -p {plan.language.max_processes}",
+        "ulimit -c 0",
     ]
     if plan.language.memory_policy == "address_space":
-        argv.append(f"--as={plan.memory_mb * MIB}")
-    return argv
+        commands.append(f"ulimit -v {plan.memory_mb * MIB // KIB}")
+    return commands
 
 
-def cgroup_launcher(procs_file: Path, uid: int | None) -> list[str]:
-    """Enter the cgroup as root, then drop to the slot uid before anything else runs."""
-    argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs_file)]
+def init_command(plan: ExecutionPlan, program: list[str], *, file_size_bytes: int) -> list[str]:
+    """PID 1 of the namespace: limits first, then the program as a child, whose status it returns.
+
+    The program is a child, not PID 1 itself, because PID 1 ignores signals it sends itself
+    (``abort()``, ``kill(getpid())``) and must reap orphans so that none outlive the run. The
+    trailing ``exit`` keeps dash from replacing itself with its last command.
+    """
+    limits = " && ".join(ulimit_commands(plan, file_size_bytes=file_size_bytes))
+    script = f'{limits} || exit {LIMITS_FAILED}\n"$@"\nexit $?\n'
+    return [INIT_SHELL, "-c", script, "sandbox", *program]
+
+
+def launcher_argv(procs_file: Path | None, uid: int | None) -> list[str]:
+    """What runs before bubblewrap: join the cgroup (as root), then drop to the slot uid.
+
+    Both are ``exec`` chains rather than ``Popen(user=...)``, so that the worker never forks.
+    """
+    argv = (
+        []
+        if procs_file is None
+        else ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(procs_file)]
+    )
     if uid is not None:
         argv += [SETPRIV, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
     return argv
@@ -201,6 +225,7 @@ class LocalBackend:
         self.slots = SlotPool(config.lock_dir, config.slots)
         self.as_root = os.geteuid() == 0
         self._cgroups: CgroupSupport | None = None
+        self._installed: set[str] = set()  # language codes whose toolchain was found here
 
     @property
     def cgroups(self) -> CgroupSupport:
@@ -214,14 +239,18 @@ class LocalBackend:
 
     def execute(self, plan: ExecutionPlan) -> ExecutionResult:
         """Run one plan and judge it."""
-        missing = missing_toolchain(plan.language)
-        if missing or shutil.which(BWRAP) is None:
-            hint = install_hint(plan.language)
-            what = ", ".join(missing) or BWRAP
-            return ExecutionResult(
-                status=ExecutionStatus.TOOLCHAIN_UNAVAILABLE,
-                message=f"{plan.language.name} is not installed here ({what} missing): {hint}",
-            )
+        if plan.language.code not in self._installed:
+            missing = missing_toolchain(plan.language) + [
+                p for p in _HOST_TOOLS if not Path(p).exists()
+            ]
+            if missing:
+                hint = install_hint(plan.language)
+                return ExecutionResult(
+                    status=ExecutionStatus.TOOLCHAIN_UNAVAILABLE,
+                    message=f"{plan.language.name} is not installed here "
+                    f"({', '.join(missing)} missing): {hint}",
+                )
+            self._installed.add(plan.language.code)  # toolchains get installed, not removed
         with self.slots.lease() as slot:
             uid = self.config.uid_base + slot if self.as_root else None
             try:
@@ -239,20 +268,20 @@ class LocalBackend:
         try:
             with _memfds({**plan.files, "\0stdin": plan.stdin}) as fds:
                 stdin_fd = fds.pop("\0stdin")
-                command = self._command(plan, channels.write_fds)
-                argv = self._launcher(cgroup, uid) + prlimit_argv(
-                    plan, file_size_bytes=self.config.scratch_mb * MIB
+                command = init_command(
+                    plan,
+                    self._program(plan, channels.write_fds),
+                    file_size_bytes=self.config.scratch_mb * MIB,
                 )
-                argv += bwrap_argv(
+                procs_file = cgroup.procs_file if cgroup is not None else None
+                argv = launcher_argv(procs_file, uid) + bwrap_argv(
                     plan,
                     file_fds=fds,
                     status_fd=channels.write_fds[Channel.SANDBOX_STATUS],
                     scratch_mb=self.config.scratch_mb,
                     command=command,
                 )
-                process = self._spawn(
-                    argv, stdin_fd, fds, channels, uid if cgroup is None else None
-                )
+                process = self._spawn(argv, stdin_fd, fds, channels)
             channels.close_write_ends()
             supervised = supervise(
                 process,
@@ -279,15 +308,10 @@ class LocalBackend:
             max_processes=plan.language.max_processes,
         )
 
-    def _launcher(self, cgroup: ExecutionCgroup | None, uid: int | None) -> list[str]:
-        return [] if cgroup is None else cgroup_launcher(cgroup.procs_file, uid)
-
     @staticmethod
-    def _command(plan: ExecutionPlan, write_fds: dict[Channel, int]) -> list[str]:
-        # A shell is PID 1 of the namespace and the program its child: PID 1 ignores signals it
-        # sends itself (abort(), kill(getpid())), and it reaps orphans so none outlive the run.
+    def _program(plan: ExecutionPlan, write_fds: dict[Channel, int]) -> list[str]:
         if plan.compile is None:
-            return [INIT_SHELL, "-c", '"$@"; exit $?', "sandbox", *plan.run]
+            return plan.run
         return [DRIVER_SHELL, "-c", driver_script(plan.compile, plan.run, write_fds)]
 
     @staticmethod
@@ -296,10 +320,10 @@ class LocalBackend:
         stdin_fd: int,
         file_fds: dict[str, int],
         channels: Channels,
-        uid: int | None,
     ) -> subprocess.Popen[bytes]:
-        # Only the slot uid may own the sandbox; the environment is empty so that nothing of the
-        # worker's reaches even bubblewrap's own process (visible as /proc/1/environ inside).
+        # The environment is empty so that nothing of the worker's reaches even bubblewrap's own
+        # process (visible as /proc/1/environ inside). No user=, group= or preexec_fn here: any
+        # of them makes CPython fork the worker instead of using vfork (see the module docstring).
         passed = [fd for role, fd in channels.write_fds.items() if role not in _STD_ROLES]
         return subprocess.Popen(
             argv,
@@ -308,9 +332,6 @@ class LocalBackend:
             stderr=channels.write_fds[Channel.STDERR],
             pass_fds=(*file_fds.values(), *passed),
             env={},
-            user=uid,
-            group=uid,
-            extra_groups=[] if uid is not None else None,
             start_new_session=True,
         )
 
@@ -338,3 +359,4 @@ class LocalBackend:
 
 
 _STD_ROLES = (Channel.STDOUT, Channel.STDERR)
+_HOST_TOOLS = (BWRAP, SETPRIV, INIT_SHELL, DRIVER_SHELL)
