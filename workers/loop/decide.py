@@ -1,8 +1,9 @@
 """The loop's next-step decision, as a pure function of what is stored.
 
-The worker never remembers anything between steps: it reads the sequence, asks ``next_action``
-what to do, does that one thing (one LLM call or one execution) and commits the result. A
-crashed or redelivered task therefore resumes exactly where the database says it stopped.
+A task reads the sequence when it claims it; before every step it asks ``next_action`` what to
+do, does that one thing (one LLM call or one execution) and commits the result, which also
+updates the state it carries to the next step. A crashed or redelivered task therefore resumes
+exactly where the database says it stopped.
 
 Stage 1 (reflection) alternates model answers and executions. It ends when an execution passes,
 when ``max_rounds`` executions were spent, when the token or cost budget is exhausted, or when
