@@ -55,15 +55,30 @@ def test_token_bucket_waits_for_refill_and_caps_oversized_requests() -> None:
     assert bucket.take(1000.0, 10_000) == 0.0  # more than the capacity is capped to it
 
 
+class FakeTime:
+    """A clock that only moves when the limiter sleeps: the test does not depend on load."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 def test_local_limiter_spaces_requests() -> None:
-    limiter = LocalRateLimiter(Limits(requests_per_minute=600))  # 10 per second, burst 600
+    fake = FakeTime()
+    limiter = LocalRateLimiter(  # 10 per second, burst 600
+        Limits(requests_per_minute=600), clock=lambda: fake.now, sleep=fake.sleep
+    )
     for _ in range(600):
         with limiter.acquire(0):
             pass
-    started = time.monotonic()
+    assert fake.slept == []  # the burst fits the bucket
     with limiter.acquire(0):
         pass
-    assert time.monotonic() - started >= 0.05
+    assert sum(fake.slept) == pytest.approx(0.1)  # the 601st waits one refill interval
 
 
 def test_redis_limiter_shares_the_concurrency_cap() -> None:

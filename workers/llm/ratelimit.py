@@ -90,9 +90,15 @@ class _NoLease:
 class LocalRateLimiter:
     """The limits within one process (threads share them)."""
 
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._limits = limits
         self._clock = clock
+        self._sleep = sleep
         self._lock = threading.Lock()
         now = clock()
         self._requests = TokenBucket(limits.requests_per_minute, limits.requests_per_minute, now)
@@ -119,7 +125,7 @@ class LocalRateLimiter:
     def acquire(self, tokens: int) -> Iterator[Lease]:
         """Wait for budget and a slot, then yield a lease."""
         while (wait := self._try(tokens)) > 0:
-            time.sleep(wait)
+            self._sleep(wait)
         if not self._limits.max_concurrency:
             yield self._lease(tokens)
             return
