@@ -39,9 +39,9 @@ app.add_typer(sandbox_cmd.app, name="sandbox")
 app.command("train")(train_cmd.train)
 app.command("worker")(worker_cmd.worker)
 app.command("run")(run_cmd.run)
+app.add_typer(user_cmd.app, name="user")
 export_cmd.register(app)
 app.add_typer(eval_cmd.app, name="eval")
-app.add_typer(user_cmd.app, name="user")
 
 
 @app.command()

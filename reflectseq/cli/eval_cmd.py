@@ -150,8 +150,13 @@ def evaluate(
         raise typer.BadParameter("is required (the model evaluated)", param_hint="--model")
     ks = parse_ks(k)
     try:
-        problems = load_benchmark(benchmark)[:limit]
-        answers = read_completions(completions, problems) if completions else None
+        everything = load_benchmark(benchmark)
+        problems, left_out = everything[:limit], everything[len(everything[:limit]) :]
+        answers = (
+            read_completions(completions, problems, {p.task_id for p in left_out})
+            if completions
+            else None
+        )
     except (BenchmarkError, RunFileError) as error:
         _fail(error)
     sampling = SamplingParams(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -105,11 +105,14 @@ def read_summary(run_dir: Path) -> RunSummary:
         raise RunFileError(f"{path}: {field}: {first['msg']}") from error
 
 
-def read_completions(path: Path, problems: Sequence[Problem]) -> list[list[str]]:
+def read_completions(
+    path: Path, problems: Sequence[Problem], other_task_ids: Collection[str] = ()
+) -> list[list[str]]:
     """Answers from a JSONL file (``task_id`` + ``completion`` per line) for every problem.
 
-    ``solution`` is accepted in place of ``completion`` (EvalPlus writes it). Every problem of
-    the benchmark needs at least one answer: a score over a silent subset would mislead.
+    ``solution`` is accepted in place of ``completion`` (EvalPlus writes it). Every problem
+    needs at least one answer: a score over a silent subset would mislead. Answers to
+    ``other_task_ids`` (problems of the benchmark left out of this run) are skipped.
     """
     index = {problem.task_id: position for position, problem in enumerate(problems)}
     answers: list[list[str]] = [[] for _ in problems]
@@ -134,6 +137,8 @@ def read_completions(path: Path, problems: Sequence[Problem]) -> list[list[str]]
         if not isinstance(text, str):
             raise RunFileError(f"{where}: completion: must be a string")
         if task_id not in index:
+            if task_id in other_task_ids:
+                continue
             raise RunFileError(f"{where}: task_id: {task_id!r} is not a problem of this benchmark")
         answers[index[task_id]].append(text)
     missing = [problem.task_id for problem, got in zip(problems, answers, strict=True) if not got]
