@@ -26,6 +26,8 @@ def orphans_of(uids: range) -> list[str]:
     Inside a sandbox every process descends from the namespace's first process, whose parent is
     bubblewrap; a process that escaped or outlived its sandbox is re-parented to the host's init.
     (Other executions may legitimately run at the same time: parallel tests, other users.)
+    Zombies do not count: they run nothing, and reaping them is the host init's job (the init of
+    some container hosts never does, which leaves an already-killed bubblewrap behind as one).
     """
     found = []
     for entry in os.scandir("/proc"):
@@ -34,7 +36,8 @@ def orphans_of(uids: range) -> list[str]:
         try:
             if entry.stat().st_uid in uids:
                 stat = Path(entry.path, "stat").read_text()
-                if stat.rsplit(")", 1)[1].split()[1] == "1":
+                state, parent = stat.rsplit(")", 1)[1].split()[:2]
+                if parent == "1" and state != "Z":
                     found.append(stat[:60])
         except OSError:
             continue
