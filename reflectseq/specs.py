@@ -16,6 +16,7 @@ from reflectseq.enums import BlockKind, ExecutionStatus
 
 MAX_INSTRUCTION_CHARS = 200_000
 MAX_TESTS_CHARS = 200_000
+MAX_INT32 = 2**31 - 1  # the budget column is a 32-bit integer
 
 
 class InstructionSpec(BaseModel):
@@ -63,7 +64,7 @@ class GenerationConfigSpec(BaseModel):
     seed: int | None = None
     prompt_version: str = Field(default="v1", min_length=1, max_length=64)
     max_rounds: int = Field(default=4, ge=1, le=32)
-    budget_tokens: int | None = Field(default=None, gt=0)
+    budget_tokens: int | None = Field(default=None, gt=0, le=MAX_INT32)
     budget_cost: float | None = Field(default=None, gt=0)
     show_tests: bool = True
 

@@ -198,3 +198,9 @@ def test_execution_fields_only_on_execution_blocks() -> None:
         BlockSpec(kind=BlockKind.TEXT, content="x", execution_status=ExecutionStatus.PASSED)
     with pytest.raises(ValueError, match="execution blocks, and only they"):
         BlockSpec(kind=BlockKind.EXECUTION, content="x")
+
+
+def test_budgets_beyond_their_column_are_refused_up_front() -> None:
+    with pytest.raises(ValueError, match="budget_tokens"):
+        GenerationConfigSpec(budget_tokens=2**31)
+    assert GenerationConfigSpec(budget_tokens=2**31 - 1).budget_tokens == 2**31 - 1
