@@ -67,10 +67,11 @@ def plot_runs(summaries: Sequence[RunSummary], path: Path) -> None:
             labels = [_percent(run.pass_at.get(str(k))) for run in runs]
             axes.bar_label(bars, labels=labels, fontsize=8, padding=2)
         axes.set_xticks(range(len(runs)), [run.name for run in runs], rotation=15, ha="right")
-        axes.set_ylim(0, 105)
+        axes.set_ylim(0, 120)  # headroom above 100 % for the value labels and the legend
         axes.set_ylabel("% of problems")
         axes.set_title(benchmark)
-        axes.legend(loc="upper left", fontsize=8)
+        axes.legend(loc="upper left", fontsize=8, ncols=len(ks))
+        axes.set_yticks(range(0, 101, 20))
         axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=120)

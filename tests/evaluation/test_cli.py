@@ -195,3 +195,21 @@ def test_k_beyond_the_samples_is_refused(tmp_path: Path, marker: str) -> None:
     code, output = _eval("--benchmark", str(tasks), "--model", "m", "--n", "2", "-k", "1,5")
     assert code == 2
     assert "pass@5 needs at least 5 samples per problem" in output
+
+
+def test_limit_skips_answers_to_left_out_problems(tmp_path: Path, marker: str) -> None:
+    tasks, _, _ = _instructions(tmp_path, marker)
+    completions = tmp_path / "answers.jsonl"
+    rows = [
+        {"task_id": "add", "completion": "def add(a, b):\n    return a + b\n"},
+        {"task_id": "dbl", "completion": "function double(x) { return 0; }"},
+    ]
+    completions.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    run_dir = tmp_path / "run"
+    code, output = _eval(
+        "--benchmark", str(tasks), "--model", "m", "--completions", str(completions),
+        "--limit", "1", "--out", str(run_dir),
+    )  # fmt: skip
+    assert code == 0, output
+    assert list(_results(run_dir)) == ["add"]
+    assert _summary(run_dir)["pass_at"] == {"1": 1.0}
