@@ -18,9 +18,10 @@ from sqlalchemy import and_, func, or_, update
 from sqlalchemy.orm import Session
 
 from reflectseq.db.base import utcnow
-from reflectseq.db.models import InstructionSet, Sequence
+from reflectseq.db.models import Sequence
 from reflectseq.enums import SequenceStatus
-from reflectseq.store.errors import InvalidState, NotFound
+from reflectseq.store.errors import InvalidState
+from reflectseq.store.instruction_sets import get_instruction_set
 
 OPEN_STATUSES = (SequenceStatus.PENDING, SequenceStatus.QUEUED, SequenceStatus.RUNNING)
 
@@ -96,45 +97,28 @@ def owned_sequence(session: Session, held: Claim, **changes: Any) -> Sequence | 
     )
 
 
-def _open_set(session: Session, set_id: int) -> InstructionSet:
-    instruction_set = session.get(InstructionSet, set_id)
-    if instruction_set is None:
-        raise NotFound("instruction set", set_id)
-    return instruction_set
+def _queue(session: Session, set_id: int, from_status: SequenceStatus, **changes: Any) -> list[int]:
+    """Move the set's sequences in ``from_status`` to queued; their ids, to send one task each."""
+    if get_instruction_set(session, set_id).cancelled_at is not None:
+        raise InvalidState(f"instruction set {set_id} is cancelled")
+    ids = session.scalars(
+        update(Sequence)
+        .where(Sequence.instruction_set_id == set_id, Sequence.status == from_status)
+        .values(status=SequenceStatus.QUEUED, updated_at=utcnow(), **changes)
+        .returning(Sequence.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(ids)
 
 
 def queue_pending(session: Session, set_id: int) -> list[int]:
     """Mark the set's pending sequences queued and return their ids (to send one task each)."""
-    instruction_set = _open_set(session, set_id)
-    if instruction_set.cancelled_at is not None:
-        raise InvalidState(f"instruction set {set_id} is cancelled")
-    ids = list(
-        session.scalars(
-            update(Sequence)
-            .where(Sequence.instruction_set_id == set_id, Sequence.status == SequenceStatus.PENDING)
-            .values(status=SequenceStatus.QUEUED, updated_at=utcnow())
-            .returning(Sequence.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    return sorted(ids)
+    return _queue(session, set_id, SequenceStatus.PENDING)
 
 
 def requeue_failed(session: Session, set_id: int) -> list[int]:
     """Mark the set's failed sequences queued again; the loop resumes from their stored state."""
-    instruction_set = _open_set(session, set_id)
-    if instruction_set.cancelled_at is not None:
-        raise InvalidState(f"instruction set {set_id} is cancelled")
-    ids = list(
-        session.scalars(
-            update(Sequence)
-            .where(Sequence.instruction_set_id == set_id, Sequence.status == SequenceStatus.FAILED)
-            .values(status=SequenceStatus.QUEUED, error=None, finished_at=None, updated_at=utcnow())
-            .returning(Sequence.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    return sorted(ids)
+    return _queue(session, set_id, SequenceStatus.FAILED, error=None, finished_at=None)
 
 
 def cancel_set(session: Session, set_id: int) -> int:
@@ -143,7 +127,7 @@ def cancel_set(session: Session, set_id: int) -> int:
     Running sequences are cancelled too: their worker's next ownership check fails and it stops.
     Cancelling twice is harmless (the second call cancels nothing).
     """
-    instruction_set = _open_set(session, set_id)
+    instruction_set = get_instruction_set(session, set_id)
     now = utcnow()
     if instruction_set.cancelled_at is None:
         instruction_set.cancelled_at = now
