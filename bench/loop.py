@@ -44,7 +44,7 @@ from reflectseq.store.instruction_sets import (
     get_or_create_generation_config,
 )
 from tests.loop.llm_server import ScriptedLlm, answer
-from workers.llm.base import ChatMessage, Completion, LlmBackend, Sampling
+from reflectseq.llm.base import ChatMessage, Completion, LlmBackend, Sampling
 from workers.loop.machine import LoopContext, run_sequence
 from workers.runtime import loop_context
 

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from reflectseq.db.session import make_engine, make_session_factory
 from reflectseq.sandbox import execute
 from reflectseq.settings import Settings
-from workers.llm import BackendFactory, backend_factory
-from workers.llm.breaker import FailureBreaker, LocalBreaker, RedisBreaker
+from reflectseq.llm import BackendFactory, backend_factory
+from reflectseq.llm.breaker import FailureBreaker, LocalBreaker, RedisBreaker
 from workers.loop.machine import LoopContext
 
 

@@ -342,6 +342,3 @@ class Export(Base):
 
     __table_args__ = (Index(None, "created_at"),)
 
-
-# The dashboard's tables (sessions, block edits, audit log) register on the same metadata.
-from reflectseq.db import review_models  # noqa: E402, F401

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from reflectseq.evaluation.prompts import Prompt
 
 if TYPE_CHECKING:
-    from workers.llm.base import LlmBackend
+    from reflectseq.llm.base import LlmBackend
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class BackendChatGenerator:
 
     def generate(self, prompt: Prompt, n: int, sampling: SamplingParams) -> list[str]:
         """One call per sample; a cut-off answer is kept as it is (it will most likely fail)."""
-        from workers.llm.base import LlmError, Sampling  # noqa: PLC0415
+        from reflectseq.llm.base import LlmError, Sampling  # noqa: PLC0415
 
         if prompt.chat is None:
             raise GenerationError(
@@ -149,8 +149,8 @@ def _cut_off_text(raw: dict[str, Any] | None) -> str | None:
 
 def local_generator(model_name: str, cache_dir: Path, threads: int, context: int) -> Generator:
     """The bundled offline model of the ``local-llm`` extra."""
-    from workers.llm.local_backend import LocalBackend  # noqa: PLC0415
-    from workers.llm.model_files import ModelUnavailable  # noqa: PLC0415
+    from reflectseq.llm.local_backend import LocalBackend  # noqa: PLC0415
+    from reflectseq.llm.model_files import ModelUnavailable  # noqa: PLC0415
 
     try:
         backend = LocalBackend(model_name, cache_dir, threads=threads, context=context)

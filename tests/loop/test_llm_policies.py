@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from workers.llm.pricing import PriceTable, PriceTableError
-from workers.llm.ratelimit import Limits, LocalRateLimiter, RedisRateLimiter, TokenBucket
-from workers.llm.retry import RetryPolicy, retry_after_seconds
+from reflectseq.llm.pricing import PriceTable, PriceTableError
+from reflectseq.llm.ratelimit import Limits, LocalRateLimiter, RedisRateLimiter, TokenBucket
+from reflectseq.llm.retry import RetryPolicy, retry_after_seconds
 
 
 def test_backoff_grows_with_full_jitter_and_honours_retry_after() -> None:

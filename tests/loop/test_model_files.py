@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.llm.model_files import (
+from reflectseq.llm.model_files import (
     QWEN_CODER_05B,
     BundledModel,
     ModelPart,

@@ -40,8 +40,8 @@ from reflectseq.parsing import (
 from reflectseq.specs import BlockSpec
 from reflectseq.store.errors import domain_errors
 from reflectseq.store.loop import Claim, claim, fail_open_sequences, owned_sequence, release
-from workers.llm.base import ChatMessage, Completion, LlmBackend, LlmError, LlmRejected, Sampling
-from workers.llm.breaker import FailureBreaker
+from reflectseq.llm.base import ChatMessage, Completion, LlmBackend, LlmError, LlmRejected, Sampling
+from reflectseq.llm.breaker import FailureBreaker
 from workers.loop.decide import Action, Prompt, Step, next_action
 from workers.loop.execution import Execute, ExecutionUnavailable, execution_block, run_block
 from workers.loop.state import (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from reflectseq.enums import BlockKind
 from reflectseq.format import fenced
-from workers.llm.base import ChatMessage
+from reflectseq.llm.base import ChatMessage
 from workers.loop.decide import BlockView, Prompt
 from workers.prompts import PromptSet, TaskView
 

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workers.llm.base import ChatMessage, Completion, LlmError, Sampling
-from workers.llm.model_files import BUNDLED_MODELS, ModelUnavailable, assemble
-from workers.llm.openai_backend import FAILED_FINISH_REASONS
+from reflectseq.llm.base import ChatMessage, Completion, LlmError, Sampling
+from reflectseq.llm.model_files import BUNDLED_MODELS, ModelUnavailable, assemble
+from reflectseq.llm.openai_backend import FAILED_FINISH_REASONS
 
 
 class LocalBackend:

@@ -9,11 +9,11 @@ from typing import Any
 
 from reflectseq.db.models import GenerationConfig
 from reflectseq.settings import Settings
-from workers.llm.base import LlmBackend
-from workers.llm.model_files import BUNDLED_MODELS
-from workers.llm.pricing import PriceTable
-from workers.llm.ratelimit import Limits, LocalRateLimiter, RateLimiter, RedisRateLimiter
-from workers.llm.retry import RetryPolicy
+from reflectseq.llm.base import LlmBackend
+from reflectseq.llm.model_files import BUNDLED_MODELS
+from reflectseq.llm.pricing import PriceTable
+from reflectseq.llm.ratelimit import Limits, LocalRateLimiter, RateLimiter, RedisRateLimiter
+from reflectseq.llm.retry import RetryPolicy
 
 BackendFactory = Callable[[GenerationConfig], LlmBackend]
 
@@ -50,7 +50,7 @@ def backend_factory(settings: Settings, redis: Any | None = None) -> BackendFact
 
     def build(config: GenerationConfig) -> LlmBackend:
         if config.backend == "local":
-            from workers.llm.local_backend import LocalBackend  # noqa: PLC0415 - optional extra
+            from reflectseq.llm.local_backend import LocalBackend  # noqa: PLC0415 - optional extra
 
             return LocalBackend(
                 bundled_model_name(config.model, settings.local_model),
@@ -58,7 +58,7 @@ def backend_factory(settings: Settings, redis: Any | None = None) -> BackendFact
                 threads=settings.local_threads,
                 context=settings.local_context_tokens,
             )
-        from workers.llm.openai_backend import OpenAIBackend  # noqa: PLC0415 - keeps import light
+        from reflectseq.llm.openai_backend import OpenAIBackend  # noqa: PLC0415 - keeps import light
 
         endpoint = config.endpoint or settings.llm_base_url
         return OpenAIBackend(

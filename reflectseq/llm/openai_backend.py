@@ -15,10 +15,10 @@ from typing import Any
 
 import openai
 
-from workers.llm.base import ChatMessage, Completion, LlmError, LlmRejected, Sampling
-from workers.llm.pricing import PriceTable
-from workers.llm.ratelimit import RateLimiter, UnlimitedRateLimiter
-from workers.llm.retry import RetryPolicy, retry_after_seconds
+from reflectseq.llm.base import ChatMessage, Completion, LlmError, LlmRejected, Sampling
+from reflectseq.llm.pricing import PriceTable
+from reflectseq.llm.ratelimit import RateLimiter, UnlimitedRateLimiter
+from reflectseq.llm.retry import RetryPolicy, retry_after_seconds
 
 # An answer cut off or withheld is not a usable answer, even though the HTTP call succeeded.
 FAILED_FINISH_REASONS = frozenset({"length", "content_filter"})
