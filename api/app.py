@@ -12,15 +12,27 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
+from redis import Redis
 from sqlalchemy.orm import sessionmaker
 
 from api.auth import KeyCache
 from api.errors import install_error_handlers
+from api.interactive import InteractiveBudget
 from api.limits import BodySizeLimit
 from api.review import install_review_dashboard
-from api.routes import execute, exports, health, instruction_sets, languages, metrics, sequences
+from api.routes import (
+    endpoints,
+    execute,
+    exports,
+    health,
+    instruction_sets,
+    languages,
+    metrics,
+    sequences,
+)
 from reflectseq import __version__
 from reflectseq.db.session import engine_for, session_factory_for
+from reflectseq.llm.endpoints import load_registry
 from reflectseq.settings import Settings, get_settings
 
 
@@ -63,9 +75,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bind=engine_for(settings.database_url).execution_options(isolation_level="AUTOCOMMIT")
     )
     app.state.key_cache = KeyCache(settings.api_key_cache_s)
+    # Read once at start: a malformed endpoints file stops the API here, not at a submission.
+    app.state.endpoints = load_registry(settings)
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    app.state.interactive_budget = InteractiveBudget(settings, redis)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    for module in (health, instruction_sets, sequences, languages, execute, metrics, exports):
+    routes = (health, instruction_sets, sequences, languages, endpoints, execute, metrics, exports)
+    for module in routes:
         app.include_router(module.router)
     install_review_dashboard(app)  # the review dashboard under /review
     app.openapi = lambda: _openapi_with_extra_models(app)  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from reflectseq.llm.endpoints import EndpointRegistry
 from reflectseq.settings import Settings
 
 
@@ -25,7 +26,14 @@ async def get_session_factory(request: Request) -> sessionmaker[Session]:
     return factory
 
 
+async def get_endpoints(request: Request) -> EndpointRegistry:
+    """The LLM endpoints the operator declared, read when the app was created."""
+    registry: EndpointRegistry = request.app.state.endpoints
+    return registry
+
+
 AppSettings = Annotated[Settings, Depends(get_settings)]
+Endpoints = Annotated[EndpointRegistry, Depends(get_endpoints)]
 SessionFactory = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 
 

@@ -27,9 +27,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ApiError, details_from_pydantic, field_path
 from api.schemas import ErrorDetail, SubmissionHeader
+from reflectseq.db.models import GenerationConfig
 from reflectseq.db.session import transaction
 from reflectseq.languages import resolve_language
-from reflectseq.specs import InstructionSpec
+from reflectseq.llm.endpoints import (
+    EndpointChoiceError,
+    EndpointRegistry,
+    resolve_generation_config,
+)
+from reflectseq.specs import GenerationConfigSpec, InstructionSpec
 from reflectseq.storable import FieldPath, unstorable
 from reflectseq.store.errors import Conflict
 from reflectseq.store.instruction_sets import (
@@ -43,7 +49,7 @@ CHUNK_BYTES = 64 * 1024
 MAX_REPORTED_ERRORS = 20
 # The longest sensible line: both text fields at their limits, every character escaped.
 MAX_LINE_BYTES = 8 * 1024 * 1024
-IDEMPOTENCY_CONSTRAINT = "uq_instruction_set_idempotency_key"
+IDEMPOTENCY_CONSTRAINT = "uq_instruction_set_submitted_by_key_id_idempotency_key"
 
 BodyFormat = Literal["jsonl", "json"]
 
@@ -281,7 +287,9 @@ class Outcome:
 def _replay(session: Session, submission: Submission) -> Outcome | None:
     """The earlier outcome for this idempotency key and body; 409 for another body."""
     assert submission.idempotency_key is not None
-    earlier = find_by_idempotency_key(session, submission.idempotency_key)
+    earlier = find_by_idempotency_key(
+        session, submission.idempotency_key, submitted_by_key_id=submission.key_id
+    )
     if earlier is None:
         return None
     recorded = earlier.metadata_.get("submission", {})
@@ -302,7 +310,26 @@ def _header_and_items(submission: Submission) -> tuple[SubmissionHeader, Iterabl
     return submission.header, jsonl_items(submission.body)
 
 
-def store_submission(factory: sessionmaker[Session], submission: Submission) -> Outcome:
+def stored_config(
+    session: Session, spec: GenerationConfigSpec, registry: EndpointRegistry
+) -> GenerationConfig:
+    """The config row for a submitted config, once its endpoint and model are declared ones.
+
+    No URL ever comes from a request: ``endpoint`` is a name the operator declared, and the
+    model must be on that endpoint's allow-list. Otherwise 422 names the field.
+    """
+    try:
+        resolved, endpoint = resolve_generation_config(spec, registry)
+    except EndpointChoiceError as error:
+        raise SubmissionInvalid(
+            [ErrorDetail(field=f"generation_config.{error.field}", message=str(error))]
+        ) from error
+    return get_or_create_generation_config(session, resolved, backend=endpoint.kind)
+
+
+def store_submission(
+    factory: sessionmaker[Session], submission: Submission, registry: EndpointRegistry
+) -> Outcome:
     """Validate and store a submission in one transaction (blocking: run it in a thread)."""
     if submission.idempotency_key is not None:
         with transaction(factory) as session:
@@ -312,7 +339,7 @@ def store_submission(factory: sessionmaker[Session], submission: Submission) -> 
     try:
         with transaction(factory) as session:
             header, items = _header_and_items(submission)
-            config = get_or_create_generation_config(session, header.generation_config)
+            config = stored_config(session, header.generation_config, registry)
             validator = InstructionValidator()
             created = create_instruction_set(
                 session,

@@ -72,6 +72,27 @@ class ProgressOut(BaseModel):
     reflection_pass_rate: float | None
 
 
+class EndpointLimitsOut(BaseModel):
+    """Limits of an endpoint over all workers; 0 means unlimited."""
+
+    requests_per_minute: int
+    tokens_per_minute: int
+    max_concurrency: int
+    timeout_s: float
+
+
+class EndpointOut(BaseModel):
+    """A declared LLM endpoint, as submitters may name it (no URL, no key)."""
+
+    name: str
+    kind: str = Field(description="`openai` (an OpenAI-compatible server) or `local`.")
+    models: list[str] = Field(description="Models a generation config may name here.")
+    default_model: str
+    default: bool = Field(description="Whether a config without `endpoint` gets this one.")
+    context_tokens: int | None
+    limits: EndpointLimitsOut
+
+
 class GenerationConfigOut(BaseModel):
     """The stored generation config a set runs with."""
 

@@ -35,6 +35,7 @@ from reflectseq.db.models import Sequence
 from reflectseq.db.scratch import scratch_database
 from reflectseq.db.session import session_factory_for, transaction
 from reflectseq.enums import SequenceStatus
+from reflectseq.llm.base import ChatMessage, Completion, LlmBackend, Sampling
 from reflectseq.sandbox import execute
 from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult
 from reflectseq.settings import get_settings
@@ -44,7 +45,6 @@ from reflectseq.store.instruction_sets import (
     get_or_create_generation_config,
 )
 from tests.loop.llm_server import ScriptedLlm, answer
-from reflectseq.llm.base import ChatMessage, Completion, LlmBackend, Sampling
 from workers.loop.machine import LoopContext, run_sequence
 from workers.runtime import loop_context
 
@@ -53,7 +53,7 @@ ANSWER = "Adding.\n\n```python\ndef add(a, b):\n    return a + b\n```\n"
 STALE = timedelta(minutes=10)
 
 
-def create_set(url: str, base_url: str, count: int, tag: str) -> list[int]:
+def create_set(url: str, count: int, tag: str) -> list[int]:
     """``count`` trivial one-round tasks; returns their sequence ids."""
     specs = [
         InstructionSpec(
@@ -61,9 +61,10 @@ def create_set(url: str, base_url: str, count: int, tag: str) -> list[int]:
         )
         for n in range(count)
     ]
-    config_spec = GenerationConfigSpec(backend="openai", endpoint=base_url, model="scripted")
+    # The settings' `default` endpoint is the scripted server (see _environment).
+    config_spec = GenerationConfigSpec(endpoint="default", model="scripted")
     with transaction(session_factory_for(url)) as session:
-        config = get_or_create_generation_config(session, config_spec)
+        config = get_or_create_generation_config(session, config_spec, backend="openai")
         created = create_instruction_set(
             session, name=tag, config=config, instructions=list(enumerate(specs))
         )
@@ -93,7 +94,7 @@ def _process_worker(url: str, base_url: str, queue: multiprocessing.Queue[int | 
 
 def throughput(url: str, base_url: str, processes: int, count: int) -> float:
     """Sequences per second with ``processes`` worker processes."""
-    ids = create_set(url, base_url, count, f"[throughput-{processes}-{uuid.uuid4().hex[:6]}]")
+    ids = create_set(url, count, f"[throughput-{processes}-{uuid.uuid4().hex[:6]}]")
     spawn = multiprocessing.get_context("spawn")
     queue: multiprocessing.Queue[int | None] = spawn.Queue()
     workers = [
@@ -102,7 +103,7 @@ def throughput(url: str, base_url: str, processes: int, count: int) -> float:
     for worker in workers:
         worker.start()
     # Warm each process (imports, connections) on one sequence before timing.
-    warm = create_set(url, base_url, processes, f"[warm-{uuid.uuid4().hex[:6]}]")
+    warm = create_set(url, processes, f"[warm-{uuid.uuid4().hex[:6]}]")
     for sequence_id in warm:
         queue.put(sequence_id)
     _wait_until_done(url, warm)
@@ -179,11 +180,11 @@ def overhead(url: str, base_url: str, count: int) -> tuple[float, Timed, float]:
         execute=timed_execute,
         breaker=base.breaker,
     )
-    for sequence_id in create_set(url, base_url, 2, f"[warm-{uuid.uuid4().hex[:6]}]"):
+    for sequence_id in create_set(url, 2, f"[warm-{uuid.uuid4().hex[:6]}]"):
         run_sequence(context, sequence_id, worker="bench", stale_after=STALE)
     timed.llm_s = timed.sandbox_s = 0.0
     timed.calls = timed.executions = 0
-    ids = create_set(url, base_url, count, f"[overhead-{uuid.uuid4().hex[:6]}]")
+    ids = create_set(url, count, f"[overhead-{uuid.uuid4().hex[:6]}]")
     started = time.perf_counter()
     for sequence_id in ids:
         run_sequence(context, sequence_id, worker="bench", stale_after=STALE)

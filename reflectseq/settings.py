@@ -112,17 +112,35 @@ class Settings(BaseSettings):
     )
 
     # --- LLM and reflection loop (workers/) ---
+    llm_endpoints_file: Path | None = Field(
+        default=None,
+        description=(
+            "TOML file declaring the LLM endpoints submissions may name (`[endpoints.NAME]`: "
+            "base_url, api_key_env, models, limits, prices); see docs/endpoints.md."
+        ),
+    )
+    llm_default_endpoint: str = Field(
+        default="",
+        description=(
+            "Endpoint a submission without `endpoint` uses. Empty: `default` when the backend "
+            "setting is `openai`, else `local` (the bundled model)."
+        ),
+    )
     llm_backend: Literal["local", "openai"] = Field(
         default="local",
-        description="Default backend of `reflectseq run`: the bundled offline model or an endpoint",
+        description=(
+            "Which built-in endpoint is the default: the bundled offline model (`local`) or the "
+            "`default` endpoint of the settings below (`openai`)."
+        ),
     )
     llm_base_url: str = Field(
-        default="", description="Base URL of the OpenAI-compatible endpoint (empty: OpenAI's)."
+        default="",
+        description="Base URL of the `default` endpoint (OpenAI-compatible; empty: OpenAI's).",
     )
     llm_api_key: SecretStr = Field(
-        default=SecretStr(""), description="API key of the OpenAI-compatible endpoint."
+        default=SecretStr(""), description="API key of the `default` endpoint (sent only there)."
     )
-    llm_model: str = Field(default="", description="Model name sent to the endpoint.")
+    llm_model: str = Field(default="", description="The model the `default` endpoint allows.")
     llm_extra_headers: dict[str, str] = Field(
         default_factory=dict, description="Extra HTTP headers sent with every LLM request (JSON)."
     )
@@ -201,6 +219,19 @@ class Settings(BaseSettings):
     )
     sandbox_scratch_mb: int = Field(
         default=256, ge=1, description="Size of the in-memory scratch directory of one execution."
+    )
+    sandbox_interactive_concurrency: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Interactive executions (`/v1/execute`, dashboard re-runs) running at once over all "
+            "callers; more are refused with 429, so the workers keep the other sandbox slots."
+        ),
+    )
+    sandbox_interactive_runs_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="Interactive executions one API key or dashboard user may start a minute.",
     )
     sandbox_capture_bytes: int = Field(
         default=65536, ge=1024, description="Output kept per stream (head and tail)."

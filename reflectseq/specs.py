@@ -17,6 +17,8 @@ from reflectseq.enums import BlockKind, ExecutionStatus
 MAX_INSTRUCTION_CHARS = 200_000
 MAX_TESTS_CHARS = 200_000
 MAX_INT32 = 2**31 - 1  # the budget column is a 32-bit integer
+# Endpoint names, not URLs: a submission picks among what the operator declared.
+ENDPOINT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 class InstructionSpec(BaseModel):
@@ -55,9 +57,20 @@ class GenerationConfigSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    backend: str = Field(default="local", pattern=r"^(local|openai)$")
-    endpoint: str | None = Field(default=None, max_length=500)
-    model: str = Field(default="qwen2.5-coder-0.5b-instruct-q4_k_m", min_length=1, max_length=200)
+    endpoint: str | None = Field(
+        default=None,
+        pattern=ENDPOINT_NAME_PATTERN,
+        description=(
+            "Name of an endpoint the operator declared (GET /v1/endpoints); never a URL. "
+            "Empty: the operator's default endpoint."
+        ),
+    )
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="A model the endpoint allows. Empty: the endpoint's default model.",
+    )
     temperature: float = Field(default=0.2, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(default=1024, ge=16, le=65_536)

@@ -40,6 +40,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     # keeps pip from resolving a CUDA build.
     "$venv/bin/pip" install -q "torch==2.13.0"
   fi
+  if [[ ",$extras," == *",local-llm,"* ]]; then
+    scripts/llama-wheel.sh "$venv"
+  fi
   "$venv/bin/pip" install -q -e ".[$extras]"
   touch "$stamp"
 fi

@@ -78,13 +78,15 @@ def run_export_task(export_id: int) -> str | None:
     return None if status is None else status.value
 
 
-def _record_hand_over_failure(
-    session_factory: sessionmaker[Session], export_id: int, error: Exception
-) -> None:
+# Broker errors can name the broker's URL (with its password); readers of the job get this.
+HAND_OVER_FAILURE = "the job could not be queued: the message broker did not accept it"
+
+
+def _record_hand_over_failure(session_factory: sessionmaker[Session], export_id: int) -> None:
     with transaction(session_factory) as session:
         export = get_export(session, export_id)
         export.status = ExportStatus.FAILED
-        export.error = f"the job could not be queued: {error}"
+        export.error = HAND_OVER_FAILURE
         export.finished_at = datetime.now(UTC)
     _count_finished(session_factory, export_id)
 
@@ -113,5 +115,6 @@ def start_export(
                 args=[export_id], queue=settings.celery_queue, connection=connection
             )
     except BrokerError as error:
-        _record_hand_over_failure(session_factory, export_id, error)
-        raise HandOverFailed(str(error)) from error
+        log.warning("export %d could not be queued: %s", export_id, error)
+        _record_hand_over_failure(session_factory, export_id)
+        raise HandOverFailed(HAND_OVER_FAILURE) from error

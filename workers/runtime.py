@@ -18,10 +18,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.session import make_engine, make_session_factory
-from reflectseq.sandbox import execute
-from reflectseq.settings import Settings
 from reflectseq.llm import BackendFactory, backend_factory
 from reflectseq.llm.breaker import FailureBreaker, LocalBreaker, RedisBreaker
+from reflectseq.sandbox import execute
+from reflectseq.settings import Settings
 from workers.loop.machine import LoopContext
 
 

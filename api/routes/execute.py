@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 
 from api.auth import Reviewer
-from api.errors import AUTH_RESPONSES
+from api.errors import AUTH_RESPONSES, ErrorResponse
+from api.interactive import InteractiveBudget
 from reflectseq.sandbox import execute
 from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult
 
 router = APIRouter(prefix="/v1/execute", tags=["execution"])
 
 
+async def get_interactive_budget(request: Request) -> InteractiveBudget:
+    """The app's budget of interactive executions."""
+    budget: InteractiveBudget = request.app.state.interactive_budget
+    return budget
+
+
+Budget = Annotated[InteractiveBudget, Depends(get_interactive_budget)]
+
+
 @router.post(
-    "", response_model=ExecutionResult, responses=AUTH_RESPONSES, summary="Run code in the sandbox"
+    "",
+    response_model=ExecutionResult,
+    responses={
+        **AUTH_RESPONSES,
+        429: {"model": ErrorResponse, "description": "Over the interactive budget (Retry-After)."},
+    },
+    summary="Run code in the sandbox",
 )
-def execute_code(request: ExecutionRequest, _: Reviewer) -> ExecutionResult:
+def execute_code(request: ExecutionRequest, principal: Reviewer, budget: Budget) -> ExecutionResult:
     """Runs the code with the language's limits (or tighter ones given here) and no network.
+
+    Limits looser than the language's defaults are refused (422 naming the field). Each key
+    may start `sandbox_interactive_runs_per_minute` runs a minute, and all callers together
+    hold at most `sandbox_interactive_concurrency` sandbox slots; over that the answer is 429
+    with `Retry-After`, so interactive use never stalls generation.
 
     A plain `def` route: FastAPI runs it in its thread pool, as the sandbox call blocks.
     Unknown languages fail validation (422 on `language`); aliases like `python` are accepted.
     """
-    return execute(request)
+    budget.check_limits(request)
+    with budget.admit(f"key-{principal.key_id}"):
+        return execute(request)

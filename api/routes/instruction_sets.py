@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Annotated, Any
@@ -15,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import UploadFile
 
-from api.auth import Reviewer, Submitter
-from api.deps import AppSettings, SessionFactory
+from api.auth import Principal, Reviewer, Submitter
+from api.deps import AppSettings, Endpoints, SessionFactory
 from api.errors import (
     AUTH_RESPONSES,
     CONFLICT_RESPONSE,
@@ -46,7 +47,9 @@ from api.schemas import (
 )
 from api.views import duplicates_out, instruction_set_out, instruction_sets_out, progress_out
 from reflectseq.db.session import transaction
+from reflectseq.settings import Settings
 from reflectseq.specs import GenerationConfigSpec, InstructionSpec
+from reflectseq.store.api_keys import api_key_active
 from reflectseq.store.instruction_sets import get_instruction_set
 from reflectseq.store.queries import list_instruction_sets, set_progress
 from workers import dispatch
@@ -165,6 +168,7 @@ async def submit_instruction_set(
     request: Request,
     principal: Submitter,
     factory: SessionFactory,
+    registry: Endpoints,
     background: BackgroundTasks,
     name: Annotated[
         str | None, Query(max_length=200, description="Set name (JSONL body only).")
@@ -198,7 +202,9 @@ async def submit_instruction_set(
         idempotency_key=idempotency_key,
         key_id=principal.key_id,
     )
-    outcome = await anyio.to_thread.run_sync(partial(store_submission, factory, submission))
+    outcome = await anyio.to_thread.run_sync(
+        partial(store_submission, factory, submission, registry)
+    )
     out = await run_in_threadpool(_set_out, factory, outcome.set_id)
     if not outcome.replayed:
         background.add_task(dispatch.enqueue_instruction_set, outcome.set_id)
@@ -281,12 +287,27 @@ def _progress(factory: sessionmaker[Session], set_id: int) -> ProgressOut:
         return progress_out(set_progress(session, set_id))
 
 
+def _key_active(factory: sessionmaker[Session], key_id: int) -> bool:
+    with transaction(factory) as session:
+        return api_key_active(session, key_id)
+
+
 async def _progress_events(
-    factory: sessionmaker[Session], set_id: int, interval_s: float
+    factory: sessionmaker[Session], set_id: int, principal: Principal, settings: Settings
 ) -> AsyncIterator[ServerSentEvent]:
-    """A ``progress`` event whenever the counts change, then ``done`` once the set is finished."""
+    """A ``progress`` event whenever the counts change, then ``done`` once the set is finished.
+
+    The caller's key is checked again every ``api_key_cache_s`` (the longest a revoked key may
+    keep working anywhere); once it is revoked, a ``revoked`` event closes the stream.
+    """
     last: ProgressOut | None = None
+    key_checked = time.monotonic()
     while True:
+        if time.monotonic() - key_checked >= settings.api_key_cache_s:
+            if not await run_in_threadpool(_key_active, factory, principal.key_id):
+                yield ServerSentEvent(data='{"reason": "the API key was revoked"}', event="revoked")
+                return
+            key_checked = time.monotonic()
         progress = await run_in_threadpool(_progress, factory, set_id)
         if progress != last:
             yield ServerSentEvent(data=progress.model_dump_json(), event="progress")
@@ -294,7 +315,7 @@ async def _progress_events(
         if progress.finished:
             yield ServerSentEvent(data=progress.model_dump_json(), event="done")
             return
-        await anyio.sleep(interval_s)
+        await anyio.sleep(settings.sse_poll_interval_s)
 
 
 @router.get(
@@ -304,7 +325,8 @@ async def _progress_events(
         200: {
             "description": (
                 "Server-sent events: `progress` (a ProgressOut as JSON) on every change, "
-                "then `done` when the set is finished."
+                "then `done` when the set is finished, or `revoked` when the caller's key "
+                "is revoked meanwhile."
             ),
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
@@ -314,10 +336,8 @@ async def _progress_events(
     summary="Follow a set's progress live",
 )
 async def set_events(
-    set_id: SetId, _: Reviewer, factory: SessionFactory, settings: AppSettings
+    set_id: SetId, principal: Reviewer, factory: SessionFactory, settings: AppSettings
 ) -> EventSourceResponse:
     """Streams progress snapshots while the set runs; the stream ends when it is finished."""
     await run_in_threadpool(_ensure_exists, factory, set_id)
-    return EventSourceResponse(
-        _progress_events(factory, set_id, settings.sse_poll_interval_s), ping=15
-    )
+    return EventSourceResponse(_progress_events(factory, set_id, principal, settings), ping=15)

@@ -26,11 +26,23 @@ from reflectseq.export.files import manifest_path_for
 from reflectseq.export.filters import ExportFilters, ReviewFilter
 from reflectseq.export.jobs import create_export, run_export_to
 from reflectseq.export.spec import ExportSpec
+from reflectseq.llm.endpoints import (
+    DEFAULT_ENDPOINT,
+    LOCAL_ENDPOINT,
+    Endpoint,
+    EndpointChoiceError,
+    EndpointFileError,
+    EndpointRegistry,
+    command_line_endpoint,
+    load_registry,
+    resolve_generation_config,
+    url_endpoint,
+)
 from reflectseq.quality.benchmarks import humaneval_problems, mbpp_problems
 from reflectseq.quality.compute import FlagComputer, compute_flags
 from reflectseq.quality.contamination import ContaminationIndex
 from reflectseq.quality.near_duplicates import DEFAULT_THRESHOLD, NearDuplicateFinder
-from reflectseq.settings import get_settings
+from reflectseq.settings import Settings, get_settings
 from reflectseq.specs import GenerationConfigSpec, InstructionSpec
 from reflectseq.store.instruction_sets import (
     create_instruction_set,
@@ -72,6 +84,41 @@ def read_instructions(path: Path) -> list[tuple[int, InstructionSpec]]:
     return specs
 
 
+def command_line_config(
+    settings: Settings,
+    spec: GenerationConfigSpec,
+    *,
+    backend: str | None,
+    endpoint: str | None,
+) -> tuple[EndpointRegistry, GenerationConfigSpec, Endpoint]:
+    """The registry, resolved config and endpoint of a ``run`` command line.
+
+    On one machine the user is the operator, so ``--endpoint`` may be a URL: it becomes an
+    endpoint of this run's own registry, sent the settings' key.
+    """
+    registry = load_registry(settings)
+    name: str | None = None
+    if endpoint and "://" in endpoint:
+        own = command_line_endpoint(settings, endpoint, spec.model)
+        registry, name = registry.with_endpoint(own), own.name
+    elif endpoint:
+        name = endpoint
+    elif backend == "local":
+        name = LOCAL_ENDPOINT
+    elif backend == "openai":
+        if DEFAULT_ENDPOINT not in registry.endpoints:  # OpenAI's own API, the settings' key
+            registry = registry.with_endpoint(
+                url_endpoint(settings, "", spec.model, name=DEFAULT_ENDPOINT)
+            )
+        name = DEFAULT_ENDPOINT
+    elif backend is not None:
+        raise EndpointChoiceError("endpoint", f"unknown backend {backend!r} (local or openai)")
+    resolved, chosen = resolve_generation_config(
+        spec.model_copy(update={"endpoint": name}), registry
+    )
+    return registry, resolved, chosen
+
+
 def _progress_line(progress: SetProgress) -> str:
     return (
         f"done {progress.completed} failed {progress.failed} "
@@ -86,10 +133,19 @@ def run(
     out: Path = typer.Option(..., "--out", "-o", help="Dataset to write (ReflectionCoder JSONL)."),
     backend: str | None = typer.Option(
         None,
-        help="local (bundled model) or openai (any compatible endpoint); default from settings.",
+        help=(
+            "local (the bundled model) or openai (the `default` endpoint of the settings); "
+            "default from settings. --endpoint overrides it."
+        ),
     ),
-    model: str | None = typer.Option(None, help="Model name (endpoint) or bundled model (local)."),
-    endpoint: str | None = typer.Option(None, help="Base URL of the OpenAI-compatible endpoint."),
+    model: str | None = typer.Option(None, help="Model name (default: the endpoint's first)."),
+    endpoint: str | None = typer.Option(
+        None,
+        help=(
+            "A declared endpoint's name, or the base URL of an OpenAI-compatible endpoint "
+            "(sent the REFLECTSEQ_LLM_API_KEY)."
+        ),
+    ),
     max_rounds: int = typer.Option(4, min=1, max=32, help="Execution rounds before giving up."),
     show_tests: bool = typer.Option(True, help="Show the tasks' tests to the model."),
     temperature: float = typer.Option(0.2, min=0.0, max=2.0),
@@ -99,6 +155,7 @@ def run(
     database_url: str | None = typer.Option(None, help="Database (default: embedded SQLite)."),
 ) -> None:
     """Generate reflection sequences for every instruction and write the dataset."""
+    from reflectseq.llm import backend_factory  # noqa: PLC0415
     from workers.embedded import run_set  # noqa: PLC0415 - loads LLM and sandbox machinery
     from workers.runtime import loop_context  # noqa: PLC0415
 
@@ -110,21 +167,23 @@ def run(
             f"[red]invalid instruction file[/red]\n{error}", highlight=False, soft_wrap=True
         )
         raise typer.Exit(2) from error
-    chosen_backend = backend or settings.llm_backend
-    config_spec = GenerationConfigSpec(
-        backend=chosen_backend,
-        endpoint=(endpoint or settings.llm_base_url or None)
-        if chosen_backend == "openai"
-        else None,
-        model=model
-        or settings.llm_model
-        or ("gpt-4o-mini" if chosen_backend == "openai" else settings.local_model),
-        temperature=temperature,
-        max_tokens=max_tokens,
-        seed=seed,
-        max_rounds=max_rounds,
-        show_tests=show_tests,
-    )
+    try:
+        registry, config_spec, chosen = command_line_config(
+            settings,
+            GenerationConfigSpec(
+                model=model,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=seed,
+                max_rounds=max_rounds,
+                show_tests=show_tests,
+            ),
+            backend=backend,
+            endpoint=endpoint,
+        )
+    except (EndpointChoiceError, EndpointFileError) as error:
+        console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from error
     url = database_url or settings.database_url
     if url.startswith("sqlite"):
         settings.ensure_data_dir()
@@ -140,9 +199,9 @@ def run(
     )
     resume_key = "run:" + hashlib.sha256(identity.encode()).hexdigest()
     with transaction(factory) as session:
-        existing = find_by_idempotency_key(session, resume_key)
+        existing = find_by_idempotency_key(session, resume_key, submitted_by_key_id=None)
         if existing is None:
-            config = get_or_create_generation_config(session, config_spec)
+            config = get_or_create_generation_config(session, config_spec, backend=chosen.kind)
             created = create_instruction_set(
                 session,
                 name=instructions.name,
@@ -156,11 +215,13 @@ def run(
             set_id = existing.id
             requeue_stale(session, stale_after=timedelta(0), set_id=set_id)
     console.print(
-        f"instruction set {set_id}: {len(specs)} instructions, backend {config_spec.backend} "
-        f"({config_spec.model}), database {url}",
+        f"instruction set {set_id}: {len(specs)} instructions, endpoint {chosen.name} "
+        f"({chosen.kind}, {config_spec.model}), database {url}",
         highlight=False,
     )
-    context = loop_context(settings, session_factory=factory)
+    context = loop_context(
+        settings, session_factory=factory, backends=backend_factory(settings, registry=registry)
+    )
     with Progress(
         TextColumn("[bold]reflect"),
         BarColumn(),

@@ -60,7 +60,7 @@ class GenerationConfig(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     config_hash: Mapped[str] = mapped_column(String(SHA256_HEX), unique=True)
     backend: Mapped[str] = mapped_column(String(32))
-    endpoint: Mapped[str | None] = mapped_column(String(500))
+    endpoint: Mapped[str] = mapped_column(String(500))  # a declared endpoint's name
     model: Mapped[str] = mapped_column(String(200))
     sampling: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     prompt_version: Mapped[str] = mapped_column(String(64))
@@ -116,7 +116,8 @@ class InstructionSet(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     generation_config_id: Mapped[int] = mapped_column(ForeignKey("generation_config.id"))
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # Scoped per API key: one submitter's key can neither replay nor block another's.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     submitted_by_key_id: Mapped[int | None] = mapped_column(
         ForeignKey("api_key.id", ondelete="SET NULL")
     )
@@ -130,7 +131,10 @@ class InstructionSet(TimestampMixin, Base):
         back_populates="instruction_set", passive_deletes=True, order_by="Instruction.position"
     )
 
-    __table_args__ = (Index(None, "created_at"),)
+    __table_args__ = (
+        Index(None, "created_at"),
+        UniqueConstraint("submitted_by_key_id", "idempotency_key"),
+    )
 
 
 class Instruction(Base):
@@ -341,4 +345,3 @@ class Export(Base):
     finished_at: Mapped[datetime | None]
 
     __table_args__ = (Index(None, "created_at"),)
-

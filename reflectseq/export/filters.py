@@ -17,7 +17,14 @@ from sqlalchemy import Select, case, func, select
 from reflectseq.db.models import GenerationConfig, Review, Sequence
 from reflectseq.enums import ReviewStatus, SequenceStatus
 from reflectseq.quality.flags import Flag
+from reflectseq.specs import MAX_INT32
 from reflectseq.storable import require_storable
+
+# Ids are 64-bit columns; a larger number can name no row and would only reach the database as
+# an out-of-range parameter error.
+MAX_ID = 2**63 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+RoundCount = Annotated[int, Field(ge=0, le=MAX_INT32)]
 
 
 class ReviewFilter(StrEnum):
@@ -46,7 +53,7 @@ class ExportFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    instruction_set_ids: list[int] = Field(default_factory=list, max_length=1000)
+    instruction_set_ids: list[RowId] = Field(default_factory=list, max_length=1000)
     languages: list[Annotated[str, BeforeValidator(require_storable)]] = Field(
         default_factory=list, max_length=100
     )
@@ -54,8 +61,8 @@ class ExportFilters(BaseModel):
         default=True, description="true: passed only; false: failed only; null: either."
     )
     review: ReviewFilter = ReviewFilter.NOT_REJECTED
-    min_rounds: int | None = Field(default=None, ge=0)
-    max_rounds: int | None = Field(default=None, ge=0)
+    min_rounds: RoundCount | None = None
+    max_rounds: RoundCount | None = None
     models: list[Annotated[str, BeforeValidator(require_storable)]] = Field(
         default_factory=list, max_length=100, description="Generator model names."
     )

@@ -9,11 +9,13 @@ write it.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from sqlalchemy import CursorResult, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.models import Export
@@ -23,7 +25,20 @@ from reflectseq.export.files import ProgressCallback, write_export
 from reflectseq.export.spec import ExportSpec
 from reflectseq.store.errors import InvalidState, NotFound
 
-MAX_ERROR_CHARS = 2_000
+log = logging.getLogger(__name__)
+
+
+def failure_reason(error: Exception) -> str:
+    """What a failed export row says, in our words: every reader of the job sees it.
+
+    Database errors carry SQL text and parameters, so only their class of failure is stated;
+    the full exception goes to the server log.
+    """
+    if isinstance(error, OSError):
+        return f"the export file could not be written ({error.strerror or 'I/O error'})"
+    if isinstance(error, SQLAlchemyError):
+        return "the database failed while the export was read; see the server log"
+    return "the export failed unexpectedly; see the server log"
 
 
 def create_export(
@@ -89,10 +104,11 @@ def run_export_to(
             session_factory, spec, path, export_id=export_id, on_progress=on_progress
         )
     except Exception as error:
+        log.exception("export %d failed", export_id)
         with transaction(session_factory) as session:
             failed = get_export(session, export_id)
             failed.status = ExportStatus.FAILED
-            failed.error = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+            failed.error = failure_reason(error)
             failed.finished_at = datetime.now(UTC)
         raise
     with transaction(session_factory) as session:

@@ -1,4 +1,8 @@
-"""LLM backends behind one interface (``base.LlmBackend``), chosen per generation config."""
+"""LLM backends behind one interface (``base.LlmBackend``), chosen per generation config.
+
+A config names a declared endpoint (``endpoints.EndpointRegistry``); the backend for it is built
+from the registry's entry alone, so the URL dialled and the key sent are always the operator's.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from reflectseq.db.models import GenerationConfig
-from reflectseq.settings import Settings
-from reflectseq.llm.base import LlmBackend
+from reflectseq.llm.base import LlmBackend, LlmRejected
+from reflectseq.llm.endpoints import Endpoint, EndpointChoiceError, EndpointRegistry, load_registry
 from reflectseq.llm.model_files import BUNDLED_MODELS
-from reflectseq.llm.pricing import PriceTable
-from reflectseq.llm.ratelimit import Limits, LocalRateLimiter, RateLimiter, RedisRateLimiter
+from reflectseq.llm.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from reflectseq.llm.retry import RetryPolicy
+from reflectseq.settings import Settings
 
 BackendFactory = Callable[[GenerationConfig], LlmBackend]
 
@@ -26,61 +30,63 @@ def bundled_model_name(requested: str, default: str) -> str:
     return default
 
 
-def _limiter(settings: Settings, endpoint: str, model: str, redis: Any | None) -> RateLimiter:
-    limits = Limits(
-        requests_per_minute=settings.llm_requests_per_minute,
-        tokens_per_minute=settings.llm_tokens_per_minute,
-        max_concurrency=settings.llm_max_concurrency,
-    )
+def _limiter(endpoint: Endpoint, model: str, redis: Any | None) -> RateLimiter:
     if redis is None:
-        return LocalRateLimiter(limits)
-    name = hashlib.sha256(f"{endpoint}|{model}".encode()).hexdigest()[:16]
-    return RedisRateLimiter(redis, name, limits, slot_ttl_s=settings.llm_timeout_s * 2)
+        return LocalRateLimiter(endpoint.limits)
+    name = hashlib.sha256(f"{endpoint.name}|{model}".encode()).hexdigest()[:16]
+    return RedisRateLimiter(redis, name, endpoint.limits, slot_ttl_s=endpoint.timeout_s * 2)
 
 
-def backend_factory(settings: Settings, redis: Any | None = None) -> BackendFactory:
+def backend_factory(
+    settings: Settings, redis: Any | None = None, *, registry: EndpointRegistry | None = None
+) -> BackendFactory:
     """A function giving each config its backend, built once per process and endpoint.
 
     The local model is loaded once and shared: loading it per sequence would cost more than
-    generating. ``redis`` makes the rate limits shared by every worker.
+    generating. ``redis`` makes the rate limits shared by every worker. A config whose endpoint
+    or model the registry does not declare (any more) gets ``LlmRejected`` and nothing is sent.
     """
-    built: dict[tuple[str, str, str], LlmBackend] = {}
+    endpoints = registry or load_registry(settings)
+    built: dict[tuple[str, str], LlmBackend] = {}
     lock = threading.Lock()
-    prices = PriceTable.load(settings.llm_price_table)
 
-    def build(config: GenerationConfig) -> LlmBackend:
-        if config.backend == "local":
+    def build(endpoint: Endpoint, model: str) -> LlmBackend:
+        if endpoint.kind == "local":
             from reflectseq.llm.local_backend import LocalBackend  # noqa: PLC0415 - optional extra
 
             return LocalBackend(
-                bundled_model_name(config.model, settings.local_model),
+                bundled_model_name(model, settings.local_model),
                 settings.ensure_data_dir() / "models",
                 threads=settings.local_threads,
-                context=settings.local_context_tokens,
+                context=endpoint.context_tokens or settings.local_context_tokens,
             )
-        from reflectseq.llm.openai_backend import OpenAIBackend  # noqa: PLC0415 - keeps import light
+        from reflectseq.llm.openai_backend import OpenAIBackend  # noqa: PLC0415 - light import
 
-        endpoint = config.endpoint or settings.llm_base_url
         return OpenAIBackend(
-            model=config.model,
-            base_url=endpoint or None,
-            api_key=settings.llm_api_key.get_secret_value(),
-            timeout_s=settings.llm_timeout_s,
-            extra_headers=settings.llm_extra_headers,
+            model=model,
+            endpoint_name=endpoint.name,
+            base_url=endpoint.base_url or None,
+            api_key=endpoint.api_key.get_secret_value(),
+            timeout_s=endpoint.timeout_s,
+            extra_headers=endpoint.extra_headers,
             retry=RetryPolicy(
                 max_retries=settings.llm_max_retries,
                 base_s=settings.llm_backoff_base_s,
                 max_s=settings.llm_backoff_max_s,
             ),
-            limiter=_limiter(settings, endpoint, config.model, redis),
-            prices=prices,
+            limiter=_limiter(endpoint, model, redis),
+            prices=endpoint.prices,
         )
 
     def backend_for(config: GenerationConfig) -> LlmBackend:
-        key = (config.backend, config.endpoint or "", config.model)
+        try:
+            endpoint, model = endpoints.choose(config.endpoint, config.model)
+        except EndpointChoiceError as error:
+            raise LlmRejected(str(error)) from error
+        key = (endpoint.name, model)
         with lock:
             if key not in built:
-                built[key] = build(config)
+                built[key] = build(endpoint, model)
             return built[key]
 
     return backend_for

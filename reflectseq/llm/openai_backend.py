@@ -7,7 +7,6 @@ deployment's backoff settings rather than the SDK's fixed ones.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable
@@ -39,16 +38,19 @@ def _error_body(error: openai.APIError) -> dict[str, Any]:
     return {"status_code": status, "error": body, "message": str(error)}
 
 
-def _transient(error: openai.APIError) -> LlmError:
-    """A retryable failure, with the server's Retry-After when it sent one."""
+def _what_happened(error: openai.APIError) -> str:
+    """The failure in our words: an HTTP status or a transport class, never the remote body.
+
+    Error texts reach every reader of a sequence; a remote body could carry anything (an
+    internal service's page, a reflected secret), so it is kept only in the raw call record.
+    """
     if isinstance(error, openai.APIStatusError):
-        return LlmError(
-            f"transient endpoint failure: {error}",
-            transient=True,
-            raw=_error_body(error),
-            retry_after_s=retry_after_seconds(dict(error.response.headers)),
-        )
-    return LlmError(f"transient endpoint failure: {error}", transient=True)
+        return f"HTTP {error.status_code}"
+    if isinstance(error, openai.APITimeoutError):
+        return "timed out"
+    if isinstance(error, openai.APIConnectionError):
+        return "could not be reached"
+    return "answered unreadably"
 
 
 class OpenAIBackend:
@@ -58,6 +60,7 @@ class OpenAIBackend:
         self,
         *,
         model: str,
+        endpoint_name: str = "default",
         base_url: str | None = None,
         api_key: str = "",
         timeout_s: float = 120.0,
@@ -69,6 +72,7 @@ class OpenAIBackend:
         rng: random.Random | None = None,
     ) -> None:
         self._model = model
+        self._endpoint = endpoint_name
         self._client = openai.OpenAI(
             base_url=base_url or None,
             # Self-hosted servers accept any key, but the SDK insists on one being set.
@@ -102,6 +106,18 @@ class OpenAIBackend:
                 self._sleep(self._retry.delay(retry, error.retry_after_s, self._rng))
                 retry += 1
 
+    def _transient(self, error: openai.APIError) -> LlmError:
+        """A retryable failure, with the server's Retry-After when it sent one."""
+        message = f"endpoint {self._endpoint!r} failed transiently ({_what_happened(error)})"
+        if isinstance(error, openai.APIStatusError):
+            return LlmError(
+                message,
+                transient=True,
+                raw=_error_body(error),
+                retry_after_s=retry_after_seconds(dict(error.response.headers)),
+            )
+        return LlmError(message, transient=True)
+
     def _attempt(
         self, messages: list[ChatMessage], sampling: Sampling, estimate: int
     ) -> Completion:
@@ -119,16 +135,16 @@ class OpenAIBackend:
             except _REJECTING as error:
                 lease.settle(0)
                 raise LlmRejected(
-                    f"endpoint rejected the call ({error.status_code}): {error.message}",
+                    f"endpoint {self._endpoint!r} rejected the call ({_what_happened(error)})",
                     raw=_error_body(error),
                 ) from error
             except _TRANSIENT as error:
                 lease.settle(0)
-                raise _transient(error) from error
+                raise self._transient(error) from error
             except openai.APIError as error:
                 lease.settle(0)
                 raise LlmError(
-                    f"endpoint refused the request: {error}",
+                    f"endpoint {self._endpoint!r} refused the request ({_what_happened(error)})",
                     transient=False,
                     raw=_error_body(error),
                 ) from error
@@ -140,7 +156,7 @@ class OpenAIBackend:
             lease.settle(tokens_in + tokens_out)
         if not response.choices:
             raise LlmError(
-                f"endpoint answered without choices: {json.dumps(raw)[:300]}",
+                f"endpoint {self._endpoint!r} answered without choices",
                 transient=True,
                 raw=raw,
             )

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 SECONDS_PER_MINUTE = 60.0
 SLOT_POLL_S = 0.05
+SLOT_RETRY_S = 1.0  # what a refused caller is told to wait for a busy in-flight slot
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,19 @@ class Lease(Protocol):
         ...
 
 
+class RateLimited(Exception):
+    """A call that may not wait was refused; ``retry_after_s`` says when to try again."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"rate limited; retry in {retry_after_s:.1f} s")
+        self.retry_after_s = retry_after_s
+
+
 class RateLimiter(Protocol):
     """Blocks until a call may be sent, and holds an in-flight slot during it."""
 
-    def acquire(self, tokens: int) -> Any:
-        """A context manager yielding a ``Lease``."""
+    def acquire(self, tokens: int, *, wait: bool = True) -> Any:
+        """A context manager yielding a ``Lease`` (``RateLimited`` if it may not wait)."""
         ...
 
 
@@ -122,15 +131,24 @@ class LocalRateLimiter:
             return wait
 
     @contextmanager
-    def acquire(self, tokens: int) -> Iterator[Lease]:
-        """Wait for budget and a slot, then yield a lease."""
-        while (wait := self._try(tokens)) > 0:
-            self._sleep(wait)
+    def acquire(self, tokens: int, *, wait: bool = True) -> Iterator[Lease]:
+        """Wait for budget and a slot, then yield a lease.
+
+        With ``wait=False`` a call that would have to wait raises ``RateLimited`` instead.
+        """
+        while (delay := self._try(tokens)) > 0:
+            if not wait:
+                raise RateLimited(delay)
+            self._sleep(delay)
         if not self._limits.max_concurrency:
             yield self._lease(tokens)
             return
-        with self._slots:
+        if not self._slots.acquire(blocking=wait):
+            raise RateLimited(SLOT_RETRY_S)
+        try:
             yield self._lease(tokens)
+        finally:
+            self._slots.release()
 
     def _lease(self, reserved: int) -> Lease:
         limiter = self
@@ -207,8 +225,11 @@ class RedisRateLimiter:
         self._settle = client.register_script(_SETTLE)
 
     @contextmanager
-    def acquire(self, tokens: int) -> Iterator[Lease]:
-        """Wait until Redis grants the call, hold its slot while it runs, then free the slot."""
+    def acquire(self, tokens: int, *, wait: bool = True) -> Iterator[Lease]:
+        """Wait until Redis grants the call, hold its slot while it runs, then free the slot.
+
+        With ``wait=False`` a call that would have to wait raises ``RateLimited`` instead.
+        """
         slot = uuid.uuid4().hex
         limits = self._limits
         args = [
@@ -219,8 +240,10 @@ class RedisRateLimiter:
             slot,
             self._slot_ttl_s,
         ]
-        while (wait := float(self._acquire(keys=self._keys, args=args))) > 0:
-            time.sleep(max(wait, SLOT_POLL_S))
+        while (delay := float(self._acquire(keys=self._keys, args=args))) > 0:
+            if not wait:
+                raise RateLimited(max(delay, SLOT_RETRY_S))
+            time.sleep(max(delay, SLOT_POLL_S))
         try:
             yield self._lease(tokens)
         finally:
@@ -245,6 +268,6 @@ class UnlimitedRateLimiter:
     """No limits at all (the local model, or a deployment that sets none)."""
 
     @contextmanager
-    def acquire(self, tokens: int) -> Iterator[Lease]:
+    def acquire(self, tokens: int, *, wait: bool = True) -> Iterator[Lease]:
         """Grant at once."""
         yield _NoLease()

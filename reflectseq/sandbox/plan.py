@@ -35,6 +35,30 @@ def _render(
     return [arg.format_map(values) for arg in command]
 
 
+def loosened_limits(request: ExecutionRequest, *, default_memory_mb: int) -> list[tuple[str, str]]:
+    """The limits of ``request`` that are looser than its language's defaults, with why.
+
+    Interactive callers may tighten limits (a quicker timeout) but never loosen them: a longer
+    timeout or a larger memory budget is a way to hold a shared slot longer or exhaust the host.
+    """
+    language = resolve_language(request.language)
+    defaults = {
+        "compile_timeout": language.compile_timeout,
+        "run_timeout": language.run_timeout,
+        "memory_mb": default_memory_mb,
+    }
+    asked = {
+        "compile_timeout": request.compile_timeout,
+        "run_timeout": request.run_timeout,
+        "memory_mb": request.memory_mb,
+    }
+    return [
+        (name, f"must be at most {defaults[name]:g}, the default for {language.code}")
+        for name, value in asked.items()
+        if value is not None and value > defaults[name]
+    ]
+
+
 def plan_execution(request: ExecutionRequest, *, default_memory_mb: int) -> ExecutionPlan:
     """Resolve the language and fill every limit the request leaves to the table."""
     language = resolve_language(request.language)

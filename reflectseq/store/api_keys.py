@@ -79,6 +79,12 @@ def verify_api_key(session: Session, plain_key: str) -> ApiKey | None:
     return row
 
 
+def api_key_active(session: Session, key_id: int) -> bool:
+    """Whether the key exists and is not revoked (long-lived streams ask this again and again)."""
+    revoked = session.execute(select(ApiKey.revoked_at).where(ApiKey.id == key_id)).first()
+    return revoked is not None and revoked[0] is None
+
+
 def list_api_keys(session: Session) -> list[ApiKey]:
     """Every key, revoked ones included, oldest first."""
     return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))

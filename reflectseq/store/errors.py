@@ -48,7 +48,9 @@ _DUPLICATE_MESSAGES = {
     "uq_message_sequence_id_index": "a message with this index already exists in the sequence",
     "uq_instruction_instruction_set_id_content_hash": "the instruction is a duplicate in its set",
     "uq_instruction_instruction_set_id_position": "an instruction already has this position",
-    "uq_instruction_set_idempotency_key": "an instruction set with this idempotency key exists",
+    "uq_instruction_set_submitted_by_key_id_idempotency_key": (
+        "an instruction set with this idempotency key exists for this API key"
+    ),
     "uq_review_sequence_id_reviewer_id": "this reviewer has already reviewed the sequence",
     "uq_users_username": "a user with this username already exists",
     "uq_api_key_prefix": "an API key with this prefix already exists",

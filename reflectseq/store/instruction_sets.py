@@ -37,9 +37,15 @@ class CreatedSet:
 
 
 def get_or_create_generation_config(
-    session: Session, spec: GenerationConfigSpec
+    session: Session, spec: GenerationConfigSpec, *, backend: str
 ) -> GenerationConfig:
-    """The stored config equal to ``spec``, created on first use."""
+    """The stored config equal to ``spec``, created on first use.
+
+    ``spec`` must be resolved against the endpoint registry (endpoint and model named);
+    ``backend`` is the kind of that endpoint, kept so a config says how it was generated.
+    """
+    if spec.endpoint is None or spec.model is None:
+        raise ValueError("a generation config is stored only once its endpoint is resolved")
     config_hash = spec.config_hash()
     existing = session.scalar(
         select(GenerationConfig).where(GenerationConfig.config_hash == config_hash)
@@ -48,7 +54,7 @@ def get_or_create_generation_config(
         return existing
     config = GenerationConfig(
         config_hash=config_hash,
-        backend=spec.backend,
+        backend=backend,
         endpoint=spec.endpoint,
         model=spec.model,
         sampling=spec.sampling(),
@@ -73,9 +79,22 @@ def get_or_create_generation_config(
     return config
 
 
-def find_by_idempotency_key(session: Session, key: str) -> InstructionSet | None:
-    """The set an earlier submission with this key created, if any."""
-    return session.scalar(select(InstructionSet).where(InstructionSet.idempotency_key == key))
+def find_by_idempotency_key(
+    session: Session, key: str, *, submitted_by_key_id: int | None
+) -> InstructionSet | None:
+    """The set an earlier submission with this idempotency key created, if any.
+
+    Keys are scoped to the API key that submitted (``None``: the operator's own command line),
+    so one submitter can neither replay another's set nor block its key.
+    """
+    by_submitter = (
+        InstructionSet.submitted_by_key_id.is_(None)
+        if submitted_by_key_id is None
+        else InstructionSet.submitted_by_key_id == submitted_by_key_id
+    )
+    return session.scalar(
+        select(InstructionSet).where(InstructionSet.idempotency_key == key, by_submitter)
+    )
 
 
 def _batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

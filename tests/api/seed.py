@@ -8,18 +8,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from reflectseq.db.models import Sequence
 from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, ExecutionStatus, Role, SequenceStage, SequenceStatus
-from reflectseq.specs import BlockSpec, GenerationConfigSpec, InstructionSpec
-from reflectseq.store.instruction_sets import (
-    create_instruction_set,
-    get_or_create_generation_config,
-)
+from reflectseq.specs import BlockSpec, InstructionSpec
+from reflectseq.store.instruction_sets import create_instruction_set
 from reflectseq.store.sequences import append_blocks, append_message
+from tests.core.factories import stored_config
 
 
 def seed_set(factory: sessionmaker[Session], *, name: str = "seeded", size: int = 3) -> int:
     """A set of ``size`` Python instructions with pending sequences; its id."""
     with transaction(factory) as session:
-        config = get_or_create_generation_config(session, GenerationConfigSpec())
+        config = stored_config(session)
         created = create_instruction_set(
             session,
             name=name,

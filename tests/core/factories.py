@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from reflectseq.db.models import Sequence
+from reflectseq.db.models import GenerationConfig, Sequence
 from reflectseq.enums import Role, SequenceStage
 from reflectseq.specs import GenerationConfigSpec, InstructionSpec
 from reflectseq.store.instruction_sets import (
@@ -15,9 +15,18 @@ from reflectseq.store.instruction_sets import (
 from reflectseq.store.sequences import append_message
 
 
+def stored_config(session: Session, spec: GenerationConfigSpec | None = None) -> GenerationConfig:
+    """A config row as the API stores one resolved to the bundled model's endpoint."""
+    spec = spec or GenerationConfigSpec()
+    resolved = spec.model_copy(
+        update={"endpoint": spec.endpoint or "local", "model": spec.model or "qwen2.5-coder-0.5b"}
+    )
+    return get_or_create_generation_config(session, resolved, backend="local")
+
+
 def make_set(session: Session, texts: list[str], *, name: str = "set") -> CreatedSet:
     """A stored set with one Python instruction per text."""
-    config = get_or_create_generation_config(session, GenerationConfigSpec())
+    config = stored_config(session)
     return create_instruction_set(
         session,
         name=name,

@@ -8,14 +8,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.models import Block, GenerationConfig, Instruction, InstructionSet, Sequence
 from reflectseq.db.session import transaction
-from reflectseq.enums import BlockKind, ExecutionStatus, Role, SequenceStage, SequenceStatus
+from reflectseq.enums import (
+    ApiRole,
+    BlockKind,
+    ExecutionStatus,
+    Role,
+    SequenceStage,
+    SequenceStatus,
+)
 from reflectseq.specs import BlockSpec, GenerationConfigSpec, InstructionSpec
 from reflectseq.store import Conflict, NotFound
+from reflectseq.store.api_keys import create_api_key
 from reflectseq.store.instruction_sets import (
     create_instruction_set,
     find_by_idempotency_key,
     get_instruction_set,
-    get_or_create_generation_config,
 )
 from reflectseq.store.sequences import (
     append_blocks,
@@ -23,7 +30,12 @@ from reflectseq.store.sequences import (
     load_sequence_tree,
     next_block_index,
 )
-from tests.core.factories import assistant_message_id, first_sequence, make_set
+from tests.core.factories import (
+    assistant_message_id,
+    first_sequence,
+    make_set,
+    stored_config,
+)
 
 
 def _count(session: Session, model: type) -> int:
@@ -60,9 +72,9 @@ def test_duplicate_instructions_in_a_set_are_skipped_and_reported(
 
 def test_identical_generation_configs_share_one_row(session_factory: sessionmaker[Session]) -> None:
     with transaction(session_factory) as session:
-        first = get_or_create_generation_config(session, GenerationConfigSpec(max_rounds=3))
-        again = get_or_create_generation_config(session, GenerationConfigSpec(max_rounds=3))
-        other = get_or_create_generation_config(session, GenerationConfigSpec(max_rounds=5))
+        first = stored_config(session, GenerationConfigSpec(max_rounds=3))
+        again = stored_config(session, GenerationConfigSpec(max_rounds=3))
+        other = stored_config(session, GenerationConfigSpec(max_rounds=5))
     assert first.id == again.id != other.id
     with session_factory() as session:
         assert _count(session, GenerationConfig) == 2
@@ -144,23 +156,37 @@ def test_duplicate_message_index_is_a_conflict(session_factory: sessionmaker[Ses
         )
 
 
-def test_idempotency_key_is_unique(session_factory: sessionmaker[Session]) -> None:
+def test_idempotency_keys_are_unique_per_api_key(session_factory: sessionmaker[Session]) -> None:
     spec = InstructionSpec(text="t", language="py")
     with transaction(session_factory) as session:
-        config = get_or_create_generation_config(session, GenerationConfigSpec())
+        alice = create_api_key(session, name="alice", role=ApiRole.SUBMITTER).row.id
+        bob = create_api_key(session, name="bob", role=ApiRole.SUBMITTER).row.id
+        config = stored_config(session)
+        for name, key_id in (("a", alice), ("bob's own", bob)):
+            create_instruction_set(
+                session,
+                name=name,
+                config=config,
+                instructions=[(1, spec)],
+                idempotency_key="k-1",
+                submitted_by_key_id=key_id,
+            )
+    with pytest.raises(Conflict, match="idempotency"), transaction(session_factory) as session:
         create_instruction_set(
-            session, name="a", config=config, instructions=[(1, spec)], idempotency_key="k-1"
-        )
-    with pytest.raises(Conflict, match="idempotency key"), transaction(session_factory) as session:
-        config = get_or_create_generation_config(session, GenerationConfigSpec())
-        create_instruction_set(
-            session, name="b", config=config, instructions=[(1, spec)], idempotency_key="k-1"
+            session,
+            name="b",
+            config=stored_config(session),
+            instructions=[(1, spec)],
+            idempotency_key="k-1",
+            submitted_by_key_id=alice,
         )
     with session_factory() as session:
-        found = find_by_idempotency_key(session, "k-1")
+        found = find_by_idempotency_key(session, "k-1", submitted_by_key_id=alice)
         assert found is not None and found.name == "a"
-        assert _count(session, InstructionSet) == 1
-        assert _count(session, Instruction) == 1
+        other = find_by_idempotency_key(session, "k-1", submitted_by_key_id=bob)
+        assert other is not None and other.name == "bob's own"
+        assert find_by_idempotency_key(session, "k-1", submitted_by_key_id=None) is None
+        assert _count(session, InstructionSet) == 2
 
 
 def test_a_failing_submission_stores_nothing(session_factory: sessionmaker[Session]) -> None:
@@ -169,7 +195,7 @@ def test_a_failing_submission_stores_nothing(session_factory: sessionmaker[Sessi
         raise ValueError("line 2: bad input")
 
     with pytest.raises(ValueError, match="line 2"), transaction(session_factory) as session:
-        config = get_or_create_generation_config(session, GenerationConfigSpec())
+        config = stored_config(session)
         create_instruction_set(session, name="broken", config=config, instructions=instructions())
     with session_factory() as session:
         assert _count(session, InstructionSet) == 0

@@ -24,11 +24,9 @@ from reflectseq.enums import (
 )
 from reflectseq.format import fenced
 from reflectseq.specs import BlockSpec, GenerationConfigSpec, InstructionSpec
-from reflectseq.store.instruction_sets import (
-    create_instruction_set,
-    get_or_create_generation_config,
-)
+from reflectseq.store.instruction_sets import create_instruction_set
 from reflectseq.store.sequences import append_blocks, append_message
+from tests.core.factories import stored_config
 
 ADD_TASK = "Write a Python function add(a, b) that returns the sum of a and b."
 ADD_WRONG = "def add(a, b):\n    return a - b\n\nassert add(1, 2) == 3\n"
@@ -83,7 +81,7 @@ class SequenceShape:
 def store_sequence(session: Session, shape: SequenceShape | None = None) -> Sequence:
     """Store one instruction in its own set and its sequence with the loop's message layout."""
     shape = shape or SequenceShape()
-    config = get_or_create_generation_config(
+    config = stored_config(
         session, GenerationConfigSpec(model=shape.model, prompt_version=shape.prompt_version)
     )
     created = create_instruction_set(

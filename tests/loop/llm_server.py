@@ -39,9 +39,11 @@ def answer(text: str, **kwargs: Any) -> Reply:
     return Reply(text=text, **kwargs)
 
 
-def error(status: int, **headers: str) -> Reply:
-    """An HTTP error reply in the OpenAI error shape."""
-    return Reply(status=status, headers={k.replace("_", "-"): v for k, v in headers.items()})
+def error(status: int, message: str = "", **headers: str) -> Reply:
+    """An HTTP error reply in the OpenAI error shape (``message`` is the remote's own text)."""
+    return Reply(
+        status=status, text=message, headers={k.replace("_", "-"): v for k, v in headers.items()}
+    )
 
 
 class ScriptedLlm:
@@ -51,6 +53,7 @@ class ScriptedLlm:
         self._scripts: dict[str, deque[Reply]] = {}
         self._lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str] = []  # the Authorization header of each request
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self._complete)
         self._server: uvicorn.Server | None = None
@@ -81,6 +84,7 @@ class ScriptedLlm:
 
     async def _complete(self, request: Request) -> JSONResponse:
         body = await request.json()
+        self.authorizations.append(request.headers.get("authorization", ""))
         reply = self._next(body)
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
@@ -88,7 +92,7 @@ class ScriptedLlm:
             return JSONResponse(
                 {
                     "error": {
-                        "message": f"scripted {reply.status}",
+                        "message": reply.text or f"scripted {reply.status}",
                         "type": "scripted",
                         "code": None,
                     }

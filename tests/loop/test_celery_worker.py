@@ -112,7 +112,7 @@ def test_dispatched_set_completes_on_a_worker(
 
     llm_server.script(key, [answer(fenced_python(RIGHT))])
     specs = [add_task(f"{key} #{n}") for n in range(3)]
-    created = create_tasks(pg_session_factory, specs, base_url=llm_server.base_url)
+    created = create_tasks(pg_session_factory, specs)
     start_worker()
 
     assert enqueue_instruction_set(created.set_id) == 3
@@ -155,7 +155,6 @@ def test_worker_serves_metrics_of_its_child_processes(
     created = create_tasks(
         pg_session_factory,
         [add_task(f"{key} #{n}") for n in range(2)],
-        base_url=llm_server.base_url,
     )
     port = _free_port()
     start_worker("--metrics-port", str(port))
@@ -198,7 +197,7 @@ def test_sigkilled_worker_resumes_without_duplicate_blocks(
             answer(fenced_python(RIGHT, "Add them.")),
         ],
     )
-    created = create_tasks(pg_session_factory, [add_task(key)], base_url=llm_server.base_url)
+    created = create_tasks(pg_session_factory, [add_task(key)])
     (sequence_id,) = created.sequence_ids
     first = start_worker()
     enqueue_instruction_set(created.set_id)
@@ -250,7 +249,7 @@ def test_cancel_stops_running_and_queued_sequences(
 
     llm_server.script(key, [answer(fenced_python(WRONG), delay_s=2)])
     specs = [add_task(f"{key} #{n}") for n in range(4)]
-    created = create_tasks(pg_session_factory, specs, base_url=llm_server.base_url, max_rounds=5)
+    created = create_tasks(pg_session_factory, specs, max_rounds=5)
     start_worker()
     enqueue_instruction_set(created.set_id)
     _wait_for(lambda: len(llm_server.requests_for(key)) >= 1, 60, "a first model call")

@@ -42,7 +42,7 @@ def test_fails_twice_then_passes(
             answer(fenced_python(RIGHT, "Add the two numbers.")),
         ],
     )
-    created = create_tasks(pg_session_factory, [add_task(key)], base_url=llm_server.base_url)
+    created = create_tasks(pg_session_factory, [add_task(key)])
     (sequence_id,) = created.sequence_ids
 
     assert run_sequence(context, sequence_id, worker="test", stale_after=STALE) == Outcome.COMPLETED
@@ -106,9 +106,7 @@ def test_never_passes_stops_at_max_rounds(
     pg_session_factory: sessionmaker[Session],
 ) -> None:
     llm_server.script(key, [answer(fenced_python(WRONG_SUB))])
-    created = create_tasks(
-        pg_session_factory, [add_task(key)], base_url=llm_server.base_url, max_rounds=2
-    )
+    created = create_tasks(pg_session_factory, [add_task(key)], max_rounds=2)
     (sequence_id,) = created.sequence_ids
 
     assert run_sequence(context, sequence_id, worker="test", stale_after=STALE) == Outcome.COMPLETED
@@ -134,7 +132,7 @@ def test_rate_limited_call_is_retried(
         key,
         [error(429, retry_after="0.2"), answer(fenced_python(RIGHT)), answer(fenced_python(RIGHT))],
     )
-    created = create_tasks(pg_session_factory, [add_task(key)], base_url=llm_server.base_url)
+    created = create_tasks(pg_session_factory, [add_task(key)])
     (sequence_id,) = created.sequence_ids
 
     assert run_sequence(context, sequence_id, worker="test", stale_after=STALE) == Outcome.COMPLETED
@@ -152,7 +150,7 @@ def test_endpoint_failing_forever_fails_the_set_clearly(
 ) -> None:
     llm_server.script(key, [error(500)])
     specs = [add_task(f"{key} #{n}") for n in range(5)]
-    created = create_tasks(pg_session_factory, specs, base_url=llm_server.base_url)
+    created = create_tasks(pg_session_factory, specs)
 
     outcomes = [
         run_sequence(context, sequence_id, worker="test", stale_after=STALE)
@@ -182,9 +180,7 @@ def test_no_tests_given_flags_asserting_nothing(
     pg_session_factory: sessionmaker[Session],
 ) -> None:
     llm_server.script(key, [answer(fenced_python(RIGHT + "\nprint(add(1, 2))"))])
-    created = create_tasks(
-        pg_session_factory, [add_task(key, tests=None)], base_url=llm_server.base_url
-    )
+    created = create_tasks(pg_session_factory, [add_task(key, tests=None)])
     (sequence_id,) = created.sequence_ids
 
     assert run_sequence(context, sequence_id, worker="test", stale_after=STALE) == Outcome.COMPLETED
@@ -201,7 +197,7 @@ def test_special_tokens_in_answers_are_removed_and_counted(
     pg_session_factory: sessionmaker[Session],
 ) -> None:
     llm_server.script(key, [answer(fenced_python(RIGHT) + "<|endofblock|><|endofmessage|>")])
-    created = create_tasks(pg_session_factory, [add_task(key)], base_url=llm_server.base_url)
+    created = create_tasks(pg_session_factory, [add_task(key)])
     (sequence_id,) = created.sequence_ids
 
     run_sequence(context, sequence_id, worker="test", stale_after=STALE)
@@ -225,7 +221,7 @@ def test_other_language_task(
         language="js",
         tests="const assert = require('assert');\nassert.deepEqual(add(2, 3), 5);",
     )
-    created = create_tasks(pg_session_factory, [spec], base_url=llm_server.base_url)
+    created = create_tasks(pg_session_factory, [spec])
     (sequence_id,) = created.sequence_ids
 
     assert run_sequence(context, sequence_id, worker="test", stale_after=STALE) == Outcome.COMPLETED

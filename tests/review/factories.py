@@ -15,13 +15,11 @@ from reflectseq.enums import (
     SequenceStatus,
     UserRole,
 )
-from reflectseq.specs import BlockSpec, GenerationConfigSpec, InstructionSpec
-from reflectseq.store.instruction_sets import (
-    create_instruction_set,
-    get_or_create_generation_config,
-)
+from reflectseq.specs import BlockSpec, InstructionSpec
+from reflectseq.store.instruction_sets import create_instruction_set
 from reflectseq.store.sequences import append_blocks, append_message
 from reflectseq.store.users import create_user
+from tests.core.factories import stored_config
 
 PASSWORD = "correct horse battery"
 TESTS = "assert add(2, 3) == 5\nassert add(-1, 1) == 0"
@@ -75,7 +73,7 @@ def completed_sequences(
     truncated: bool = False,
 ) -> list[Sequence]:
     """``count`` completed sequences: user turn, reflection rounds, one-off answer, verification."""
-    config = get_or_create_generation_config(session, GenerationConfigSpec())
+    config = stored_config(session)
     created = create_instruction_set(
         session,
         name=set_name,

@@ -29,6 +29,8 @@ from reflectseq.db.base import utcnow
 from reflectseq.db.models import Block, GenerationConfig, LlmCall, Message, Sequence
 from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, Role, SequenceStage, SequenceStatus
+from reflectseq.llm.base import ChatMessage, Completion, LlmBackend, LlmError, LlmRejected, Sampling
+from reflectseq.llm.breaker import FailureBreaker
 from reflectseq.metrics import observe_llm_call
 from reflectseq.parsing import (
     ParsedAnswer,
@@ -40,8 +42,6 @@ from reflectseq.parsing import (
 from reflectseq.specs import BlockSpec
 from reflectseq.store.errors import domain_errors
 from reflectseq.store.loop import Claim, claim, fail_open_sequences, owned_sequence, release
-from reflectseq.llm.base import ChatMessage, Completion, LlmBackend, LlmError, LlmRejected, Sampling
-from reflectseq.llm.breaker import FailureBreaker
 from workers.loop.decide import Action, Prompt, Step, next_action
 from workers.loop.execution import Execute, ExecutionUnavailable, execution_block, run_block
 from workers.loop.state import (
@@ -237,11 +237,11 @@ def _request_hash(config: GenerationConfig, messages: list[ChatMessage]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def _call_row(state: LoadedState, messages: list[ChatMessage], backend: LlmBackend) -> LlmCall:
+def _call_row(state: LoadedState, messages: list[ChatMessage], model: str) -> LlmCall:
     return LlmCall(
         sequence_id=state.sequence_id,
         request_hash=_request_hash(state.config, messages),
-        model=backend.model,
+        model=model,
         request={"messages": messages, "sampling": state.config.sampling},
     )
 
@@ -254,10 +254,12 @@ def _call_model(
     context: LoopContext, held: Claim, state: LoadedState, messages: list[ChatMessage]
 ) -> tuple[Completion, LlmCall] | Stepped:
     """One model call; a failure is recorded, fails the sequence and may trip the breaker."""
-    backend = context.backend_for(state.config)
-    call = _call_row(state, messages, backend)
+    call = _call_row(state, messages, state.config.model)
     started = time.perf_counter()
     try:
+        # Inside the try: an endpoint the operator no longer declares is a rejected call.
+        backend = context.backend_for(state.config)
+        call.model = backend.model
         completion = backend.complete(messages, Sampling.from_stored(state.config.sampling))
     except LlmError as error:
         outcome = _record_failure(context, held, state, call, error)
