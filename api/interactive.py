@@ -12,6 +12,7 @@ Interactive runs may also only tighten the language's limits, never loosen them.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,14 +32,22 @@ from reflectseq.sandbox.plan import loosened_limits
 from reflectseq.settings import Settings
 
 
+def budget_namespace(settings: Settings) -> str:
+    """The Redis name prefix of one deployment's budgets: API processes on the same database
+    share them, another deployment on the same Redis does not."""
+    digest = hashlib.sha256(settings.database_url.encode("utf-8")).hexdigest()[:12]
+    return f"interactive:{digest}"
+
+
 class InteractiveBudget:
     """Admits interactive runs: one shared in-flight cap, one per-minute budget per caller."""
 
     def __init__(self, settings: Settings, redis: Any | None = None) -> None:
         self._settings = settings
         self._redis = redis
+        self.namespace = budget_namespace(settings)
         self._slots = self._limiter(
-            "interactive:slots", Limits(max_concurrency=settings.sandbox_interactive_concurrency)
+            "slots", Limits(max_concurrency=settings.sandbox_interactive_concurrency)
         )
         self._callers: dict[str, RateLimiter] = {}
 
@@ -46,7 +55,7 @@ class InteractiveBudget:
         if self._redis is None:
             return LocalRateLimiter(limits)
         # A slot outlives a crashed API process by at most the longest run it could hold.
-        return RedisRateLimiter(self._redis, name, limits, slot_ttl_s=600)
+        return RedisRateLimiter(self._redis, f"{self.namespace}:{name}", limits, slot_ttl_s=600)
 
     def _caller(self, caller: str) -> RateLimiter:
         limiter = self._callers.get(caller)
@@ -54,9 +63,7 @@ class InteractiveBudget:
             per_minute = Limits(
                 requests_per_minute=self._settings.sandbox_interactive_runs_per_minute
             )
-            limiter = self._callers.setdefault(
-                caller, self._limiter(f"interactive:{caller}", per_minute)
-            )
+            limiter = self._callers.setdefault(caller, self._limiter(caller, per_minute))
         return limiter
 
     def check_limits(self, request: ExecutionRequest) -> None:
@@ -72,12 +79,26 @@ class InteractiveBudget:
     @contextmanager
     def admit(self, caller: str) -> Iterator[None]:
         """Hold an interactive slot for ``caller`` while the block runs; 429 when over budget."""
-        try:
-            with self._caller(caller).acquire(0, wait=False), self._slots.acquire(0, wait=False):
-                yield
-        except RateLimited as refused:
-            raise ApiError(
-                429,
-                "too many interactive executions; try again later",
-                headers={"Retry-After": str(max(1, math.ceil(refused.retry_after_s)))},
-            ) from refused
+        per_minute = self._settings.sandbox_interactive_runs_per_minute
+        with (
+            _refused_as_429(
+                f"this caller's budget of {per_minute} interactive runs a minute is spent"
+            ),
+            self._caller(caller).acquire(0, wait=False),
+        ):
+            pass
+        with (
+            _refused_as_429("every interactive sandbox slot is busy"),
+            self._slots.acquire(0, wait=False),
+        ):
+            yield
+
+
+@contextmanager
+def _refused_as_429(message: str) -> Iterator[None]:
+    try:
+        yield
+    except RateLimited as refused:
+        raise ApiError(
+            429, message, headers={"Retry-After": str(max(1, math.ceil(refused.retry_after_s)))}
+        ) from refused

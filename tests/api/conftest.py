@@ -11,12 +11,14 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from redis import Redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from api.interactive import budget_namespace
 from reflectseq.db.session import transaction
 from reflectseq.enums import ApiRole
-from reflectseq.settings import get_settings
+from reflectseq.settings import Settings, get_settings
 from reflectseq.store.api_keys import create_api_key
 
 TEST_REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -32,7 +34,16 @@ def app(
     monkeypatch.setenv("REFLECTSEQ_SSE_POLL_INTERVAL_S", "0.05")
     monkeypatch.setenv("REFLECTSEQ_API_KEY_CACHE_S", "0")
     get_settings.cache_clear()
+    forget_interactive_budgets(get_settings())
     return create_app()
+
+
+def forget_interactive_budgets(settings: Settings) -> None:
+    """Drop what earlier tests spent: key and user ids restart with every emptied database."""
+    client = Redis.from_url(TEST_REDIS_URL)
+    pattern = f"reflectseq:ratelimit:{budget_namespace(settings)}:*"
+    for name in client.scan_iter(match=pattern):
+        client.delete(name)
 
 
 @pytest.fixture

@@ -10,8 +10,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from reflectseq.enums import SequenceStatus
+from reflectseq.db.session import transaction
+from reflectseq.enums import ApiRole, SequenceStatus
 from reflectseq.settings import Settings
+from reflectseq.store.api_keys import revoke_api_key, verify_api_key
 from tests.api.seed import finish, seed_set
 
 
@@ -71,3 +73,27 @@ def test_readyz_reports_unreachable_dependencies(tmp_path: object) -> None:
     checks = ready.json()["checks"]
     assert checks["database"].startswith("error")
     assert checks["redis"].startswith("error")
+
+
+def test_a_progress_stream_closes_when_its_key_is_revoked(
+    client: TestClient, keys: dict[ApiRole, str], pg_session_factory: sessionmaker[Session]
+) -> None:
+    set_id = seed_set(pg_session_factory, size=1)
+    with transaction(pg_session_factory) as session:
+        key = verify_api_key(session, keys[ApiRole.REVIEWER])
+        assert key is not None
+        key_id = key.id
+    revoke = threading.Timer(0.3, _revoke, (pg_session_factory, key_id))
+    revoke.start()
+    headers = {"Authorization": f"Bearer {keys[ApiRole.REVIEWER]}"}
+    with client.stream("GET", f"/v1/instruction-sets/{set_id}/events", headers=headers) as stream:
+        body = "".join(stream.iter_text())
+    revoke.join()
+    kinds = [kind for kind, _ in events(body)]
+    assert kinds[-1] == "revoked"
+    assert "done" not in kinds
+
+
+def _revoke(factory: sessionmaker[Session], key_id: int) -> None:
+    with transaction(factory) as session:
+        revoke_api_key(session, key_id)

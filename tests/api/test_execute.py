@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
+from api.app import create_app
+from reflectseq.settings import get_settings
 
 
 def test_execute_runs_python_in_the_sandbox(client: TestClient, reviewer: dict[str, str]) -> None:
@@ -33,3 +41,72 @@ def test_execute_validates_input_and_needs_a_key(
     )
     assert extra.status_code == 422
     assert client.post("/v1/execute", json={"language": "py", "code": ""}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("limits", "field"),
+    [
+        ({"run_timeout": 600}, "run_timeout"),
+        ({"compile_timeout": 600}, "compile_timeout"),
+        ({"memory_mb": 65536}, "memory_mb"),
+    ],
+)
+def test_interactive_runs_may_only_tighten_limits(
+    client: TestClient, reviewer: dict[str, str], limits: dict[str, float], field: str
+) -> None:
+    response = client.post(
+        "/v1/execute", json={"language": "py", "code": "print(1)", **limits}, headers=reviewer
+    )
+    assert response.status_code == 422, response.text
+    assert [d["field"] for d in response.json()["error"]["details"]] == [field]
+    tighter = client.post(
+        "/v1/execute",
+        json={"language": "py", "code": "print(1)", "run_timeout": 2, "memory_mb": 256},
+        headers=reviewer,
+    )
+    assert tighter.status_code == 200, tighter.text
+
+
+def test_each_key_has_a_budget_of_runs_per_minute(
+    monkeypatch: pytest.MonkeyPatch, app: FastAPI, reviewer: dict[str, str], admin: dict[str, str]
+) -> None:
+    monkeypatch.setenv("REFLECTSEQ_SANDBOX_INTERACTIVE_RUNS_PER_MINUTE", "2")
+    get_settings.cache_clear()
+    with TestClient(create_app()) as client:
+        run = {"language": "py", "code": "print(1)"}
+        statuses = [client.post("/v1/execute", json=run, headers=reviewer) for _ in range(3)]
+        assert [r.status_code for r in statuses] == [200, 200, 429]
+        refused = statuses[2]
+        assert refused.json()["error"]["code"] == "rate_limited"
+        assert "2 interactive runs a minute" in refused.json()["error"]["message"]
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        # Another key has its own budget.
+        assert client.post("/v1/execute", json=run, headers=admin).status_code == 200
+
+
+def test_interactive_runs_hold_at_most_their_own_slots(
+    client: TestClient, reviewer: dict[str, str], admin: dict[str, str]
+) -> None:
+    """With one interactive slot (the default), a second run while one is going is refused."""
+    slow = {"language": "py", "code": "import time\ntime.sleep(3)\nprint('done')"}
+    answers: list[int] = []
+    started = threading.Event()
+
+    def run_slow() -> None:
+        started.set()
+        answers.append(client.post("/v1/execute", json=slow, headers=reviewer).status_code)
+
+    worker = threading.Thread(target=run_slow)
+    worker.start()
+    started.wait()
+    deadline = time.monotonic() + 30
+    refused = None
+    while refused is None and time.monotonic() < deadline and worker.is_alive():
+        quick = client.post("/v1/execute", json={"language": "py", "code": ""}, headers=admin)
+        if quick.status_code == 429:
+            refused = quick
+    worker.join()
+    assert answers == [200]
+    assert refused is not None, "a second run was never refused while the first held the slot"
+    assert "slot is busy" in refused.json()["error"]["message"]
+    assert "Retry-After" in refused.headers

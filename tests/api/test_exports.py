@@ -168,6 +168,10 @@ def test_reviewer_cannot_start_an_export(
         ({"filters": {"min_rounds": 3, "max_rounds": 1}}, "filters"),
         ({"filters": {"languages": ["py\u0000"]}}, "filters.languages[0]"),
         ({"filters": {"models": ["m\u0000"]}}, "filters.models[0]"),
+        ({"filters": {"min_rounds": 99999999999999999999}}, "filters.min_rounds"),
+        ({"filters": {"max_rounds": 2**31}}, "filters.max_rounds"),
+        ({"filters": {"instruction_set_ids": [2**63]}}, "filters.instruction_set_ids[0]"),
+        ({"filters": {"instruction_set_ids": [0]}}, "filters.instruction_set_ids[0]"),
     ],
 )
 def test_invalid_requests_name_the_field(
@@ -294,7 +298,8 @@ def test_a_failing_export_is_recorded_and_counted(
         export = session.get(Export, export_id)
         assert export is not None
         assert export.status is ExportStatus.FAILED
-        assert export.error
+        assert export.error is not None
+        assert export.error.startswith("the export file could not be written (")
     assert _finished("reflection", "failed") == before + 1
 
 

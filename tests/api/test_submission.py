@@ -210,6 +210,34 @@ def test_idempotency_key_replays_and_conflicts(
     assert counts(pg_session_factory) == (1, 2, 2)
 
 
+def test_idempotency_keys_are_scoped_to_the_api_key(
+    client: TestClient,
+    submitter: dict[str, str],
+    admin: dict[str, str],
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    body = jsonl([task(0)])
+    mine = client.post(
+        "/v1/instruction-sets?name=mine",
+        content=body,
+        headers={**submitter, **NDJSON, "Idempotency-Key": "shared"},
+    )
+    theirs = client.post(
+        "/v1/instruction-sets?name=theirs",
+        content=jsonl([task(1)]),
+        headers={**admin, **NDJSON, "Idempotency-Key": "shared"},
+    )
+    assert (mine.status_code, theirs.status_code) == (201, 201)
+    assert mine.json()["id"] != theirs.json()["id"]
+    replay = client.post(
+        "/v1/instruction-sets?name=mine",
+        content=body,
+        headers={**submitter, **NDJSON, "Idempotency-Key": "shared"},
+    )
+    assert replay.status_code == 200 and replay.json()["id"] == mine.json()["id"]
+    assert counts(pg_session_factory) == (2, 2, 2)
+
+
 @pytest.mark.slow
 def test_hundred_thousand_instructions_in_one_request(
     client: TestClient, submitter: dict[str, str], pg_session_factory: sessionmaker[Session]

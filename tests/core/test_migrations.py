@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 from typer.testing import CliRunner
 
 from reflectseq.cli import app
@@ -104,3 +104,49 @@ def test_cli_upgrade_defaults_to_the_embedded_sqlite_file(tmp_path: Path) -> Non
     database = tmp_path / "data" / "reflectseq.db"
     assert database.exists()
     assert _tables(f"sqlite:///{database}") == set(Base.metadata.tables)
+
+
+def test_stored_endpoint_urls_become_declared_names(
+    empty_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0003: URLs a submitter chose are never kept; the operator's own URL keeps its name."""
+    monkeypatch.setenv("REFLECTSEQ_LLM_BASE_URL", "http://vllm.internal:8000/v1")
+    upgrade(empty_url, "0002")
+    legacy = [
+        ("local", None, "qwen2.5-coder-0.5b-instruct-q4_k_m"),
+        ("openai", None, "gpt-4o-mini"),
+        ("openai", "http://vllm.internal:8000/v1/", "gpt-4o-mini"),
+        ("openai", "http://attacker:9/steal", "x"),
+    ]
+    engine = create_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            for number, (backend, endpoint, model) in enumerate(legacy):
+                connection.execute(
+                    text(
+                        "INSERT INTO generation_config (id, config_hash, backend, endpoint, model,"
+                        " sampling, prompt_version, max_rounds, show_tests, created_at) VALUES"
+                        " (:id, :hash, :backend, :endpoint, :model, '{}', 'v1', 2, true,"
+                        " CURRENT_TIMESTAMP)"
+                    ),
+                    {
+                        "id": number + 1,
+                        "hash": f"{number:064d}",
+                        "backend": backend,
+                        "endpoint": endpoint,
+                        "model": model,
+                    },
+                )
+        upgrade(empty_url)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT endpoint, model FROM generation_config ORDER BY id")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        ("local", "qwen2.5-coder-0.5b"),
+        ("default", "gpt-4o-mini"),
+        ("default", "gpt-4o-mini"),
+        ("undeclared", "x"),
+    ]
