@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from urllib.parse import urlsplit, urlunsplit
+
 import typer
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
-from rich.console import Console
-from rich.table import Table
 
 from reflectseq.settings import ENV_PREFIX, Settings, get_settings
 
@@ -36,14 +37,31 @@ def reference_markdown() -> str:
     return "\n".join(lines)
 
 
+def _shown(value: object) -> str:
+    """A setting's value as ``config show`` prints it: whole, with every secret masked.
+
+    Secrets are the ``SecretStr`` settings and the passwords inside service URLs (a database or
+    Redis URL with credentials is as sensitive as an API key).
+    """
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else ""
+    if isinstance(value, str) and "://" in value:
+        parts = urlsplit(value)
+        if parts.password:
+            host = parts.netloc.rsplit("@", 1)[1]
+            user = f"{parts.username}:" if parts.username else ":"
+            return urlunsplit(parts._replace(netloc=f"{user}********@{host}"))
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return "" if value is None else str(value)
+
+
 @app.command()
 def show() -> None:
-    """Print every setting with its effective value (secrets masked) and its variable name."""
+    """Print every setting as VARIABLE=value, whole (never cut to the terminal), secrets masked."""
     settings = get_settings()
-    table = Table("variable", "value", "description")
-    for name, info in Settings.model_fields.items():
-        table.add_row(_variable(name), str(getattr(settings, name)), info.description or "")
-    Console().print(table)
+    for name in Settings.model_fields:
+        typer.echo(f"{_variable(name)}={_shown(getattr(settings, name))}")
 
 
 def reference_env() -> str:

@@ -55,12 +55,19 @@ def test_every_command_has_help() -> None:
         assert "Usage" in result.output
 
 
-def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_show_masks_secrets_and_shows_whole_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REFLECTSEQ_API_KEY", "rsk_supersecret")
+    monkeypatch.setenv("REFLECTSEQ_LLM_API_KEY", "sk-llm-supersecret")
+    long_url = "postgresql+psycopg://reflect:dbsupersecret@" + "db" * 60 + ".internal:5432/data"
+    monkeypatch.setenv("REFLECTSEQ_DATABASE_URL", long_url)
+    monkeypatch.setenv("REFLECTSEQ_REDIS_URL", "redis://:redissupersecret@cache:6379/0")
     get_settings.cache_clear()
-    result = CliRunner().invoke(app, ["config", "show"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, ["config", "show"], env={"COLUMNS": "40"})
     assert result.exit_code == 0, result.output
-    assert "REFLECTSEQ_DATABASE_URL" in result.output
+    lines = dict(line.split("=", 1) for line in result.output.splitlines())
+    assert lines["REFLECTSEQ_DATABASE_URL"] == long_url.replace("dbsupersecret", "********")
+    assert lines["REFLECTSEQ_REDIS_URL"] == "redis://:********@cache:6379/0"
+    assert lines["REFLECTSEQ_LLM_API_KEY"] == "********"
     assert "supersecret" not in result.output
 
 
