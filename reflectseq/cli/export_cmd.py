@@ -135,7 +135,9 @@ def compute(
     ),
     without_mbpp: bool = typer.Option(False, help="Check HumanEval only."),
     tokenizer: str | None = typer.Option(
-        None, help="tokenizer.json, model directory or name for the over-length flag."
+        None,
+        help="The trainer's tokenizer for the over-length flag: model directory (or its "
+        "tokenizer.json) or hub name.",
     ),
     max_len: int | None = typer.Option(None, min=16, help="The trainer's max_len (tokens)."),
     near_duplicate_threshold: float = typer.Option(
@@ -153,8 +155,8 @@ def compute(
             problems += mbpp_problems(mbpp)
         limit = None
         if tokenizer is not None and max_len is not None:
-            name, count = load_tokenizer(tokenizer)
-            limit = LengthLimit(tokenizer_name=name, count=count, max_len=max_len)
+            name, ids = load_tokenizer(tokenizer)
+            limit = LengthLimit(tokenizer_name=name, ids=ids, max_len=max_len)
     except (ValueError, TokenizerUnavailable) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error

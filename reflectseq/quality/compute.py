@@ -31,17 +31,18 @@ from reflectseq.quality.assertions import asserts_something
 from reflectseq.quality.contamination import ContaminationIndex
 from reflectseq.quality.flags import Flag, merge_flags, raised_flags
 from reflectseq.quality.near_duplicates import NearDuplicateFinder
-from reflectseq.quality.over_length import ContentCounter, over_length
+from reflectseq.quality.over_length import over_length
+from reflectseq.record_ids import RecordIdBuilder
 
 UPDATE_BATCH = 500
 
 
 @dataclass(frozen=True)
 class LengthLimit:
-    """Flag records whose token count under ``count`` exceeds ``max_len``."""
+    """Flag records whose ids, built as the trainer builds them, outnumber ``max_len``."""
 
     tokenizer_name: str
-    count: ContentCounter
+    ids: RecordIdBuilder
     max_len: int
 
 
@@ -124,7 +125,7 @@ class FlagComputer:
             else:
                 computed[Flag.OVER_LENGTH] = over_length(
                     record,
-                    self.length_limit.count,
+                    self.length_limit.ids,
                     tokenizer_name=self.length_limit.tokenizer_name,
                     max_len=self.length_limit.max_len,
                 )

