@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -60,6 +60,21 @@ class AnswerSpan(StrEnum):
     ALIGNED = "aligned"
 
 
+class LossAveraging(StrEnum):
+    """How the micro-batches of one optimizer step make its loss.
+
+    ``tokens``: every term is a mean over its tokens in the whole accumulation window and all
+    processes, so how the window is split into micro-batches does not matter (1 x 8 equals
+    2 x 4), and a long sequence weighs more than a short one. ``sequence``: each micro-batch's
+    loss is a mean over its own tokens and the step averages the micro-batches (over
+    accumulation and processes), as the reference trainer does; with one sequence per
+    micro-batch, as in the paper, every sequence weighs the same.
+    """
+
+    TOKENS = "tokens"
+    SEQUENCE = "sequence"
+
+
 class OverLength(StrEnum):
     """What to do with a record longer than ``max_len`` tokens (always logged)."""
 
@@ -68,7 +83,7 @@ class OverLength(StrEnum):
 
 
 class DistillationConfig(BaseModel):
-    """Reflection self-distillation; the defaults reproduce the paper."""
+    """Reflection self-distillation; the defaults follow the paper's method."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -82,6 +97,11 @@ class DistillationConfig(BaseModel):
     temperature: float = Field(1.0, gt=0)
     ce_pooling: CePooling = CePooling.POOLED
     answer_span: AnswerSpan = AnswerSpan.REFERENCE
+    mask_schedule_lag: Literal[0, 1] = Field(
+        0,
+        description="1: give each micro-batch the mask rate the reference trainer gave it, "
+        "which its dataloader computed one step late (see masks.scheduled_rate).",
+    )
 
     @field_validator("block_order")
     @classmethod
@@ -137,6 +157,7 @@ class TrainConfig(BaseModel):
     global_batch_size: int | None = Field(
         None, ge=1, description="If set, gradient accumulation is derived from it."
     )
+    loss_averaging: LossAveraging = LossAveraging.TOKENS
     distillation: DistillationConfig = Field(default_factory=DistillationConfig)
     lora: LoraConfig | None = None
     resume_from_checkpoint: str | bool | None = None

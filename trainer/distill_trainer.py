@@ -6,8 +6,10 @@ What it changes, and why:
 * the student mask is built in the training step from the current optimizer step, so the mask
   rate is right whatever the dataloader workers, accumulation or resume (the reference computed
   it in the collator from a stale copy of the trainer state);
-* the loss is normalised by token counts over the whole accumulation window and all processes,
-  so 1 x 8 and 2 x 4 micro-batches give the same loss and gradients (``loss_is_scaled_for_ga``);
+* with ``loss_averaging: tokens`` the loss is normalised by token counts over the whole
+  accumulation window and all processes, so 1 x 8 and 2 x 4 micro-batches give the same loss
+  and gradients; with ``sequence`` each micro-batch is a mean over its own tokens and the
+  window averages them, as the reference does (either way ``loss_is_scaled_for_ga``);
 * the logs gain the loss terms and the mask rate.
 """
 
@@ -21,14 +23,15 @@ import torch
 from torch import nn
 from transformers import Trainer
 
-from trainer.config import DistillationConfig
+from trainer.config import DistillationConfig, LossAveraging
 from trainer.loss import LossTerms, combine, distillation_sums, teacher_only_sums, token_counts
 from trainer.masks import (
+    MicroBatchPosition,
     Strategy,
     choose_strategy,
-    mask_rate,
     parse_block_order,
     record_rng,
+    scheduled_rate,
     student_visibility,
 )
 from trainer.sampler import SourceGroupedLengthSampler
@@ -76,14 +79,20 @@ class DistillationTrainer(Trainer):
         distillation: DistillationConfig,
         source_sizes: list[int],
         lengths: list[int],
+        loss_averaging: LossAveraging = LossAveraging.TOKENS,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.distillation = distillation
+        self.loss_averaging = loss_averaging
         self.block_order = parse_block_order(distillation.block_order)
         self.source_sizes = source_sizes
         self.lengths = lengths
         self._window_counts: LossTerms | None = None
+        self._window_size = 1
+        # What the reference's mask schedule depends on (``scheduled_rate``).
+        self._epoch_iterator: Iterator[Any] | None = None
+        self._micro_batches_seen = 0
         # Per-term means summed over the optimizer steps since the last log line.
         self._log_sums = torch.zeros(3, dtype=torch.float64)
         self._log_steps: set[int] = set()
@@ -109,7 +118,30 @@ class DistillationTrainer(Trainer):
             if self.args.world_size > 1:
                 counts = self.accelerator.gather(counts).view(-1, 3).sum(dim=0)
             self._window_counts = LossTerms(*counts.unbind())
+            self._window_size = len(batches)
+            self._schedule(
+                batches, first_window_of_epoch=epoch_iterator is not self._epoch_iterator
+            )
+            self._epoch_iterator = epoch_iterator
         return batches, num_items
+
+    def _schedule(self, batches: list[Any], *, first_window_of_epoch: bool) -> None:
+        """Give each micro-batch of a window its mask rate.
+
+        Here the window's layout is known (which micro-batch comes first, whether the epoch's
+        dataloader is new), and the trainer's step is the window's.
+        """
+        for index, batch in enumerate(batches):
+            position = MicroBatchPosition(
+                step=self.state.global_step,
+                index_in_window=index,
+                first_window_of_epoch=first_window_of_epoch,
+                seen_before=self._micro_batches_seen,
+            )
+            batch["mask_rate"] = scheduled_rate(
+                position, self.state.max_steps, lag=self.distillation.mask_schedule_lag
+            )
+            self._micro_batches_seen += 1
 
     def compute_loss(
         self,
@@ -119,7 +151,7 @@ class DistillationTrainer(Trainer):
         num_items_in_batch: Any = None,
     ) -> Any:
         step = self.state.global_step
-        rate = mask_rate(step, self.state.max_steps)
+        rate = float(inputs["mask_rate"])
         pad_id = self.processing_class.pad_token_id  # type: ignore[union-attr]
         if self.distillation.enabled and not bool(inputs["is_generation"]):
             visible = batch_visibility(
@@ -133,18 +165,27 @@ class DistillationTrainer(Trainer):
             sums = distillation_sums(model, inputs, visible, self.distillation, pad_id)
         else:
             sums = teacher_only_sums(model, inputs)
-        counts = self._window_counts or token_counts(inputs, self.distillation.enabled)
-        counts = LossTerms(*counts.stack().to(sums.kl.device).unbind())
-        loss = combine(sums, counts, self.distillation)
-        self._record(sums, counts, step, rate)
-        if self.args.world_size > 1:
+        if self.loss_averaging is LossAveraging.SEQUENCE:
+            # This micro-batch's own means; the window's micro-batches (and, through the
+            # gradient average, the processes') count alike.
+            counts = token_counts(inputs, self.distillation.enabled)
+            share = 1.0 / self._window_size
+        else:
+            counts = self._window_counts or token_counts(inputs, self.distillation.enabled)
             # Gradients are averaged over processes, the counts were summed over them.
-            loss = loss * self.args.world_size
+            share = float(self.args.world_size)
+        counts = LossTerms(*counts.stack().to(sums.kl.device).unbind())
+        loss = combine(sums, counts, self.distillation) * share
+        self._record(sums.stack() / counts.stack().clamp(min=1) * share, step, rate)
         return (loss, None) if return_outputs else loss
 
-    def _record(self, sums: LossTerms, counts: LossTerms, step: int, rate: float) -> None:
-        """Accumulate per-term window means for the next log line (this process's share)."""
-        self._log_sums += (sums.stack().detach() / counts.stack().clamp(min=1)).double().cpu()
+    def _record(self, terms: torch.Tensor, step: int, rate: float) -> None:
+        """Add this micro-batch's part of the step's per-term means to the next log line.
+
+        With several processes these are the terms this process sees (the logged loss itself is
+        averaged over processes by the HF trainer).
+        """
+        self._log_sums += terms.detach().double().cpu()
         self._log_steps.add(step)
         self._last_rate = rate
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
@@ -47,6 +48,42 @@ def mask_rate(step: int, total_steps: int) -> float:
     if total_steps <= 0:
         return 0.0
     return min((step + 1) / total_steps, 1.0)
+
+
+@dataclass(frozen=True)
+class MicroBatchPosition:
+    """Where a micro-batch sits in the run, as far as the reference's mask rate is concerned."""
+
+    step: int
+    """The optimizer step it is trained in."""
+    index_in_window: int
+    """0 for the first micro-batch of its step's accumulation window."""
+    first_window_of_epoch: bool
+    """Its window is the first one drawn from a new epoch's dataloader."""
+    seen_before: int
+    """Micro-batches this run drew before it."""
+
+
+def scheduled_rate(position: MicroBatchPosition, total_steps: int, *, lag: int) -> float:
+    """The mask rate of a micro-batch: its step's rate, or with ``lag=1`` the reference's.
+
+    The reference computes the rate in its collator, from the trainer state at the moment a
+    batch is collated, and accelerate's dataloader collates one batch ahead of the one being
+    trained. So, exactly:
+
+    * the first micro-batch of a step was collated while the previous step was still running
+      and gets the previous step's rate, except in the first window of an epoch, whose new
+      dataloader collates it fresh;
+    * the first two micro-batches of a run were both collated before the trainer handed its
+      state to the collator, which then still held ``max_steps = 0``: their rate is 0.
+    """
+    if lag == 0:
+        return mask_rate(position.step, total_steps)
+    if position.seen_before < 2:
+        return 0.0
+    if position.index_in_window == 0 and not position.first_window_of_epoch:
+        return mask_rate(position.step - 1, total_steps)
+    return mask_rate(position.step, total_steps)
 
 
 def _count(n: int, rate: float) -> int:

@@ -15,11 +15,10 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
-from tokenizers import AddedToken
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
 
-from reflectseq.format import SPECIAL_TOKENS
+from reflectseq.record_ids import add_record_tokens
 from trainer.config import LoraConfig, ModelConfig
 from trainer.tiny_model import build_model, train_tokenizer
 
@@ -46,14 +45,12 @@ CHAT_TEMPLATE = (
 
 
 def add_special_tokens(tokenizer: Any) -> list[int]:
-    """Add the seven tokens (as special, never split or stripped); return the ids that are new."""
-    before = set(tokenizer.get_vocab())
-    tokens = [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS]
-    tokenizer.add_tokens(tokens, special_tokens=True)
+    """Add the seven tokens, a pad token and the chat template; return the ids that are new."""
+    new_ids = add_record_tokens(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.chat_template = CHAT_TEMPLATE
-    return [tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS if t not in before]
+    return new_ids
 
 
 def _gathered(parameters: list[torch.nn.Parameter]) -> AbstractContextManager[Any]:

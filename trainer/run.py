@@ -64,6 +64,7 @@ def build_trainer(config: TrainConfig, model: Any, tokenizer: Any) -> Distillati
         data_collator=Collator(tokenizer.pad_token_id),
         processing_class=tokenizer,
         distillation=config.distillation,
+        loss_averaging=config.loss_averaging,
         source_sizes=dataset.source_sizes,
         lengths=dataset.lengths,
     )

@@ -1,9 +1,10 @@
 """Turn a training record into token ids, labels and the per-token layout the masks need.
 
-The ids are built block by block: the seven special tokens are inserted as ids, and block
-contents are tokenized with special tokens *split*, so a program that prints ``<|endofblock|>``
-stays content and cannot break the record's structure (tokenizing the serialized string, as the
-reference does, turns that output into a real block end and corrupts labels and masks).
+The ids are built block by block by ``reflectseq.record_ids``: the seven special tokens are
+inserted as ids, and block contents are tokenized with special tokens *split*, so a program that
+prints ``<|endofblock|>`` stays content and cannot break the record's structure (tokenizing the
+serialized string, as the reference does, turns that output into a real block end and corrupts
+labels and masks).
 
 Alongside ids and labels each token gets a *segment* (what the student may see) and, inside the
 reflection, its block number and block type. Masks are computed later from these arrays in the
@@ -19,15 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from reflectseq.format import (
-    BLOCK_TOKENS,
-    END_OF_BLOCK,
-    END_OF_MESSAGE,
-    ROLE_TOKENS,
-    SPECIAL_TOKENS,
-    Record,
-    RecordMessage,
-)
+from reflectseq.format import Record, RecordMessage
+from reflectseq.record_ids import MessageIds, RecordIdBuilder
 
 IGNORE_INDEX = -100
 IntArray = npt.NDArray[np.int64]
@@ -68,68 +62,54 @@ class EncodedRecord:
 
 
 class RecordTokenizer:
-    """Encodes records with one tokenizer that already carries the seven special tokens."""
+    """Encodes records with one tokenizer that already carries the seven special tokens.
+
+    The ids come from ``reflectseq.record_ids`` (the export's over-length flag counts with the
+    same builder); this class adds labels and the layout the masks need.
+    """
 
     def __init__(self, tokenizer: Any) -> None:
-        ids = tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))
-        unknown = getattr(tokenizer, "unk_token_id", None)
-        missing = [t for t, i in zip(SPECIAL_TOKENS, ids, strict=True) if i is None or i == unknown]
-        if missing:
-            raise ValueError(f"the tokenizer lacks the special tokens {missing}; add them first")
-        if tokenizer.eos_token_id is None:
-            raise ValueError("the tokenizer has no EOS token; records must end with one")
-        self.tokenizer = tokenizer
-        self.special_ids: dict[str, int] = dict(zip(SPECIAL_TOKENS, ids, strict=True))
-        self.bos_id: int | None = tokenizer.bos_token_id
-        self.eos_id: int = tokenizer.eos_token_id
-
-    def _content_ids(self, record: Record) -> list[list[int]]:
-        contents = [block.content for message in record.messages for block in message.content]
-        encoded = self.tokenizer(contents, add_special_tokens=False, split_special_tokens=True)
-        return [list(ids) for ids in encoded["input_ids"]]
+        self.ids = RecordIdBuilder(tokenizer)
 
     def encode(self, record: Record) -> EncodedRecord:
         """Ids, labels and layout of one record (BOS only when the tokenizer has one)."""
-        contents = iter(self._content_ids(record))
+        ids = self.ids.build(record)
         builder = _LayoutBuilder()
-        if self.bos_id is not None:
-            builder.add([self.bos_id], trained=False, segment=Segment.HIDDEN)
+        if ids.bos is not None:
+            builder.add([ids.bos], trained=False, segment=Segment.HIDDEN)
         n_messages = len(record.messages)
         answer_start = answer_end = -1
-        for index, message in enumerate(record.messages):
+        for index, (message, message_ids) in enumerate(
+            zip(record.messages, ids.messages, strict=True)
+        ):
             in_reflection = not record.is_generation and index == 1
             # The first user turn is never shown to the student; the last two messages always are.
             message_segment = Segment.HIDDEN if index < n_messages - 2 else Segment.VISIBLE
             if index == n_messages - 1:
                 answer_start = len(builder)
-            self._add_message(builder, message, contents, message_segment, in_reflection)
+            _add_message(builder, message, message_ids, message_segment, in_reflection)
             if index == n_messages - 1:
                 answer_end = len(builder) - 1
-        builder.add([self.eos_id], trained=True, segment=Segment.VISIBLE)
+        builder.add([ids.eos], trained=True, segment=Segment.VISIBLE)
         return builder.build(record.is_generation, answer_start, answer_end)
 
-    def _add_message(
-        self,
-        builder: _LayoutBuilder,
-        message: RecordMessage,
-        contents: Any,
-        segment: Segment,
-        in_reflection: bool,
-    ) -> None:
-        trained = message.role == "assistant"
-        builder.add([self.special_ids[ROLE_TOKENS[message.role]]], trained, segment)
-        for block_index, block in enumerate(message.content):
-            block_trained = trained and block.type != "execution"
-            ids = [
-                self.special_ids[BLOCK_TOKENS[block.type]],
-                *next(contents),
-                self.special_ids[END_OF_BLOCK],
-            ]
-            if in_reflection:
-                builder.add_block(ids, block_trained, block_index, BLOCK_TYPE_CODES[block.type])
-            else:
-                builder.add(ids, block_trained, segment)
-        builder.add([self.special_ids[END_OF_MESSAGE]], trained, segment)
+
+def _add_message(
+    builder: _LayoutBuilder,
+    message: RecordMessage,
+    ids: MessageIds,
+    segment: Segment,
+    in_reflection: bool,
+) -> None:
+    trained = message.role == "assistant"
+    builder.add([ids.role], trained, segment)
+    for block_index, (block, block_ids) in enumerate(zip(message.content, ids.blocks, strict=True)):
+        block_trained = trained and block.type != "execution"
+        if in_reflection:
+            builder.add_block(block_ids, block_trained, block_index, BLOCK_TYPE_CODES[block.type])
+        else:
+            builder.add(block_ids, block_trained, segment)
+    builder.add([ids.end], trained, segment)
 
 
 class _LayoutBuilder:

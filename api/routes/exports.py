@@ -65,6 +65,7 @@ class ExportOut(BaseModel):
     id: int
     format: ExportFormat
     rendering: BlockRendering
+    escape_special_tokens: bool
     gzip: bool
     filters: dict[str, Any] = Field(description="The `ExportFilters` the job runs with.")
     status: ExportStatus
@@ -112,6 +113,7 @@ class ExportManifestOut(BaseModel):
     export_id: int | None
     format: ExportFormat
     rendering: BlockRendering
+    escape_special_tokens: bool = False
     file: str
     gzip: bool
     sha256: str
@@ -130,6 +132,7 @@ def _export_out(export: Export) -> ExportOut:
         id=export.id,
         format=export.format,
         rendering=spec.rendering,
+        escape_special_tokens=spec.escape_special_tokens,
         gzip=export.gzip,
         filters=spec.filters.model_dump(mode="json"),
         status=export.status,

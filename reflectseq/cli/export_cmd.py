@@ -26,6 +26,11 @@ from reflectseq.quality.contamination import ContaminationIndex
 from reflectseq.quality.flags import Flag
 from reflectseq.quality.near_duplicates import DEFAULT_THRESHOLD, NearDuplicateFinder
 from reflectseq.quality.over_length import TokenizerUnavailable, load_tokenizer
+from reflectseq.quality.special_text import (
+    DEFAULT_SPECIAL_TEXTS,
+    SpecialTextFinder,
+    tokenizer_texts,
+)
 
 flags_app = typer.Typer(help="Compute quality flags of stored sequences.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -66,6 +71,11 @@ def export(
     rendering: BlockRendering = typer.Option(
         BlockRendering.FENCES, help="How openai and sharegpt render blocks."
     ),
+    escape_special_tokens: bool = typer.Option(
+        False,
+        "--escape-special-tokens",
+        help="Escape special-token strings in contents (for the paper's reference trainer).",
+    ),
     sets: list[int] = typer.Option([], "--set", help="Instruction set id (repeatable)."),
     languages: list[str] = typer.Option([], "--language", help="Language (repeatable)."),
     final_pass: FinalPass = typer.Option(FinalPass.PASSED, help="Verdict of the one-off answer."),
@@ -92,6 +102,7 @@ def export(
             format=export_format,
             gzip=gzip or out.suffix == ".gz",
             rendering=rendering,
+            escape_special_tokens=escape_special_tokens,
             filters=ExportFilters(
                 instruction_set_ids=sets,
                 languages=languages,
@@ -135,7 +146,9 @@ def compute(
     ),
     without_mbpp: bool = typer.Option(False, help="Check HumanEval only."),
     tokenizer: str | None = typer.Option(
-        None, help="tokenizer.json, model directory or name for the over-length flag."
+        None,
+        help="The trainer's tokenizer for the over-length flag: model directory (or its "
+        "tokenizer.json) or hub name.",
     ),
     max_len: int | None = typer.Option(None, min=16, help="The trainer's max_len (tokens)."),
     near_duplicate_threshold: float = typer.Option(
@@ -143,7 +156,7 @@ def compute(
     ),
     database_url: str | None = DatabaseOption,
 ) -> None:
-    """Compute contamination, near-duplicate, no-assert and over-length flags and store them."""
+    """Compute the quality flags of completed sequences (see docs/export.md) and store them."""
     if (tokenizer is None) != (max_len is None):
         console.print("[red]--tokenizer and --max-len go together[/red]")
         raise typer.Exit(code=2)
@@ -152,14 +165,19 @@ def compute(
         if not without_mbpp:
             problems += mbpp_problems(mbpp)
         limit = None
+        special_texts = DEFAULT_SPECIAL_TEXTS
         if tokenizer is not None and max_len is not None:
-            name, count = load_tokenizer(tokenizer)
-            limit = LengthLimit(tokenizer_name=name, count=count, max_len=max_len)
+            name, ids = load_tokenizer(tokenizer)
+            limit = LengthLimit(tokenizer_name=name, ids=ids, max_len=max_len)
+            special_texts |= tokenizer_texts(ids.tokenizer)
     except (ValueError, TokenizerUnavailable) as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
     computer = FlagComputer(
-        ContaminationIndex(problems), NearDuplicateFinder(near_duplicate_threshold), limit
+        ContaminationIndex(problems),
+        NearDuplicateFinder(near_duplicate_threshold),
+        limit,
+        SpecialTextFinder(special_texts),
     )
     factory = session_factory_for(_url(database_url))
     with transaction(factory) as session:

@@ -114,7 +114,9 @@ def _write_lines(
     counts: ExportCounts,
     on_progress: ProgressCallback | None,
 ) -> None:
-    write_line = line_writer(spec.format, spec.rendering)
+    write_line = line_writer(
+        spec.format, spec.rendering, escape_special_tokens=spec.escape_special_tokens
+    )
     filters = spec.filters
     chunk: list[str] = []
     chunk_size = 0

@@ -115,6 +115,7 @@ def build_manifest(
         "export_id": export_id,
         "format": spec.format.value,
         "rendering": spec.rendering.value,
+        "escape_special_tokens": spec.escape_special_tokens,
         "file": file_name,
         "gzip": spec.gzip,
         "sha256": sha256,

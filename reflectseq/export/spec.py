@@ -1,4 +1,4 @@
-"""What an export is asked to produce: format, filters, compression and block rendering.
+"""What an export is asked to produce: format, filters, compression, block rendering, escaping.
 
 The API accepts this as a request body and the CLI builds it from options. The ``export`` row
 stores the filters and the rendering in its ``filters`` document, so a worker can run the job
@@ -29,12 +29,19 @@ class ExportSpec(BaseModel):
         default=BlockRendering.FENCES,
         description="How openai and sharegpt render blocks; ignored by reflection and generation.",
     )
+    escape_special_tokens: bool = Field(
+        default=False,
+        description="Escape special-token strings inside contents (a zero-width space after "
+        "their first character), so a trainer that tokenizes the serialized record, such as "
+        "the paper's, reads them as text.",
+    )
 
     def stored_options(self) -> dict[str, Any]:
         """The document kept in ``export.filters``."""
         return {
             "filters": self.filters.model_dump(mode="json"),
             "rendering": self.rendering.value,
+            "escape_special_tokens": self.escape_special_tokens,
         }
 
     @classmethod
@@ -45,4 +52,5 @@ class ExportSpec(BaseModel):
             filters=ExportFilters.model_validate(export.filters.get("filters", {})),
             gzip=export.gzip,
             rendering=BlockRendering(export.filters.get("rendering", BlockRendering.FENCES)),
+            escape_special_tokens=export.filters.get("escape_special_tokens", False),
         )

@@ -33,6 +33,7 @@ from reflectseq.format import (
     RecordRole,
     fenced,
 )
+from reflectseq.quality.special_text import finder_for
 
 REFLECTION_INSTRUCTION, REFLECTION_SEQUENCE, ONE_OFF_INSTRUCTION, FINAL_ANSWER = range(4)
 
@@ -127,25 +128,23 @@ def render_blocks(message: RecordMessage, rendering: BlockRendering, language: s
     return "\n\n".join(parts)
 
 
-def openai_record(sequence: LoadedSequence, rendering: BlockRendering) -> dict[str, Any]:
+def openai_record(record: Record, rendering: BlockRendering, language: str) -> dict[str, Any]:
     """``{"messages": [{"role", "content": str}, ...]}``: the reflection conversation as chat."""
-    record = reflection_record(sequence)
     return {
         "messages": [
-            {"role": message.role, "content": render_blocks(message, rendering, sequence.language)}
+            {"role": message.role, "content": render_blocks(message, rendering, language)}
             for message in record.messages
         ]
     }
 
 
-def sharegpt_record(sequence: LoadedSequence, rendering: BlockRendering) -> dict[str, Any]:
+def sharegpt_record(record: Record, rendering: BlockRendering, language: str) -> dict[str, Any]:
     """``{"conversations": [{"from": "human"|"gpt", "value": str}, ...]}`` (LLaMA-Factory)."""
-    record = reflection_record(sequence)
     return {
         "conversations": [
             {
                 "from": SHAREGPT_SPEAKERS[message.role],
-                "value": render_blocks(message, rendering, sequence.language),
+                "value": render_blocks(message, rendering, language),
             }
             for message in record.messages
         ]
@@ -155,11 +154,25 @@ def sharegpt_record(sequence: LoadedSequence, rendering: BlockRendering) -> dict
 LineWriter = Callable[[LoadedSequence], str]
 
 
-def line_writer(export_format: ExportFormat, rendering: BlockRendering) -> LineWriter:
-    """The function that turns a sequence into one JSONL line (no newline) for a format."""
-    if export_format is ExportFormat.REFLECTION:
-        return lambda sequence: reflection_record(sequence).to_json_line()
-    if export_format is ExportFormat.GENERATION:
-        return lambda sequence: generation_record(sequence).to_json_line()
+def line_writer(
+    export_format: ExportFormat, rendering: BlockRendering, *, escape_special_tokens: bool = False
+) -> LineWriter:
+    """The function that turns a sequence into one JSONL line (no newline) for a format.
+
+    With ``escape_special_tokens`` every special-token string in the contents is escaped (see
+    ``reflectseq.quality.special_text``), as the reference trainer needs.
+    """
+    build = generation_record if export_format is ExportFormat.GENERATION else reflection_record
+
+    def record_of(sequence: LoadedSequence) -> Record:
+        record = build(sequence)
+        if escape_special_tokens:
+            return finder_for(sequence.flags).escaped(record)
+        return record
+
+    if export_format in (ExportFormat.REFLECTION, ExportFormat.GENERATION):
+        return lambda sequence: record_of(sequence).to_json_line()
     chat = openai_record if export_format is ExportFormat.OPENAI else sharegpt_record
-    return lambda sequence: json.dumps(chat(sequence, rendering), ensure_ascii=False)
+    return lambda sequence: json.dumps(
+        chat(record_of(sequence), rendering, sequence.language), ensure_ascii=False
+    )

@@ -27,21 +27,24 @@ from reflectseq.export.writers import (
     IncompleteSequence,
     reflection_record,
 )
+from reflectseq.format import Record
 from reflectseq.quality.assertions import asserts_something
 from reflectseq.quality.contamination import ContaminationIndex
 from reflectseq.quality.flags import Flag, merge_flags, raised_flags
 from reflectseq.quality.near_duplicates import NearDuplicateFinder
-from reflectseq.quality.over_length import ContentCounter, over_length
+from reflectseq.quality.over_length import over_length
+from reflectseq.quality.special_text import DEFAULT_SPECIAL_TEXTS, SpecialTextFinder
+from reflectseq.record_ids import RecordIdBuilder
 
 UPDATE_BATCH = 500
 
 
 @dataclass(frozen=True)
 class LengthLimit:
-    """Flag records whose token count under ``count`` exceeds ``max_len``."""
+    """Flag records whose ids, built as the trainer builds them, outnumber ``max_len``."""
 
     tokenizer_name: str
-    count: ContentCounter
+    ids: RecordIdBuilder
     max_len: int
 
 
@@ -91,10 +94,12 @@ class FlagComputer:
         contamination: ContaminationIndex,
         near_duplicates: NearDuplicateFinder,
         length_limit: LengthLimit | None = None,
+        special_texts: SpecialTextFinder | None = None,
     ) -> None:
         self.contamination = contamination
         self.near_duplicates = near_duplicates
         self.length_limit = length_limit
+        self.special_texts = special_texts or SpecialTextFinder(DEFAULT_SPECIAL_TEXTS)
         self._first_sequence_of_instruction: dict[int, int | None] = {}
 
     def _near_duplicate_of(self, sequence: LoadedSequence) -> int | None:
@@ -116,18 +121,24 @@ class FlagComputer:
             Flag.NEAR_DUPLICATE: self._near_duplicate_of(sequence),
             Flag.NO_ASSERTS: tests_assert_nothing(sequence),
         }
+        try:
+            record: Record | None = reflection_record(sequence)
+        except IncompleteSequence:
+            record = None
+        computed[Flag.SPECIAL_TOKEN_TEXT] = (
+            None if record is None else self.special_texts.found(record)
+        )
         if self.length_limit is not None:
-            try:
-                record = reflection_record(sequence)
-            except IncompleteSequence:
-                computed[Flag.OVER_LENGTH] = None
-            else:
-                computed[Flag.OVER_LENGTH] = over_length(
+            computed[Flag.OVER_LENGTH] = (
+                None
+                if record is None
+                else over_length(
                     record,
-                    self.length_limit.count,
+                    self.length_limit.ids,
                     tokenizer_name=self.length_limit.tokenizer_name,
                     max_len=self.length_limit.max_len,
                 )
+            )
         return computed
 
 

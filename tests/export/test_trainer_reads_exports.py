@@ -11,7 +11,7 @@ from reflectseq.enums import ExportFormat
 from reflectseq.export.files import write_export
 from reflectseq.export.spec import ExportSpec
 from reflectseq.format import parse_json_line
-from reflectseq.quality.over_length import content_counter, record_tokens
+from reflectseq.quality.over_length import record_tokens
 from tests.export.factories import SequenceShape, store_sequence
 from trainer.config import OverLength
 from trainer.data import load_file
@@ -45,6 +45,5 @@ def test_trainer_loads_exported_files(
     assert (generation.type, len(generation.records)) == ("generation", 3)
 
     # The over-length flag counts exactly the tokens the trainer builds.
-    count = content_counter(tokenizer)
     for line, encoded in zip(lines, reflection.records, strict=True):
-        assert record_tokens(parse_json_line(line), count) == len(encoded)
+        assert record_tokens(parse_json_line(line), encoder.ids) == len(encoded)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from reflectseq.cli import app
+from trainer.config import LossAveraging, load_config
 
 TINY = Path(__file__).resolve().parents[2] / "trainer" / "configs" / "tiny-cpu.yaml"
 
@@ -39,3 +40,12 @@ def test_bad_config_names_the_field(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "distillation.strategies" in result.output
     assert "no_such_mask" in result.output
+
+
+def test_the_paper_recipe_reproduces_the_reference_and_new_recipes_default_to_tokens() -> None:
+    paper = load_config(TINY.parent / "paper.yaml")
+    assert paper.loss_averaging is LossAveraging.SEQUENCE
+    assert paper.distillation.mask_schedule_lag == 1
+    tiny = load_config(TINY)
+    assert tiny.loss_averaging is LossAveraging.TOKENS
+    assert tiny.distillation.mask_schedule_lag == 0
