@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from api.review.diffs import DiffLine, unified_diff
 from api.review.highlight import highlight_code
+from api.review.rerun import runnable_language
 from reflectseq.db.models import Block, Message, Review, Sequence, User
 from reflectseq.db.review_models import BlockEdit
 from reflectseq.enums import BlockKind, Role, SequenceStage
@@ -55,6 +56,7 @@ class BlockCard:
     code_html: Markup | None = None
     diff: list[DiffLine] = field(default_factory=list)
     diff_base_number: int | None = None
+    runnable: bool = False
 
     @property
     def editable(self) -> bool:
@@ -145,6 +147,7 @@ def _cards(messages: list[Message], edits: dict[int, list[BlockEdit]]) -> list[B
             card = BlockCard(block=block, number=len(cards) + 1, edits=history, content=content)
             if block.kind == BlockKind.CODE:
                 card.code_html = highlight_code(content, block.language)
+                card.runnable = runnable_language(block) is not None
                 if previous_code is not None:
                     card.diff = unified_diff(
                         previous_code.content,

@@ -33,3 +33,15 @@ def test_execute_validates_input_and_needs_a_key(
     )
     assert extra.status_code == 422
     assert client.post("/v1/execute", json={"language": "py", "code": ""}).status_code == 401
+
+
+def test_a_nul_character_in_a_file_name_is_refused(
+    client: TestClient, reviewer: dict[str, str]
+) -> None:
+    response = client.post(
+        "/v1/execute",
+        json={"language": "py", "code": "print(1)", "files": {"data\u0000.txt": "x"}},
+        headers=reviewer,
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["field"] == "files"

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from api.deps import SessionFactory
 from api.review.errors import DashboardError
 from api.review.pages import render
+from api.review.params import RowId, optional_whole_number
 from api.review.sessions import AdminLogin, CurrentLogin, PostingAdmin
 from reflectseq.db.models import User
 from reflectseq.db.session import transaction
@@ -56,12 +57,7 @@ def conflicts_page(request: Request, factory: SessionFactory, login: AdminLogin)
 
 
 def _optional_int(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name) or ""
-    if not value:
-        return None
-    if not value.isdigit():
-        raise DashboardError(400, f"'{name}' must be a whole number.")
-    return int(value)
+    return optional_whole_number(name, request.query_params.get(name))
 
 
 @router.get("/audit", name="audit")
@@ -134,7 +130,7 @@ def create_user_route(
 
 @router.post("/users/{user_id}", name="update_user")
 def update_user_route(
-    user_id: int,
+    user_id: RowId,
     factory: SessionFactory,
     login: PostingAdmin,
     role: Annotated[str, Form()],
