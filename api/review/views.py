@@ -20,6 +20,7 @@ from reflectseq.db.models import Block, Message, Review, Sequence, User
 from reflectseq.db.review_models import BlockEdit
 from reflectseq.enums import BlockKind, Role, SequenceStage
 from reflectseq.parsing import parse_answer
+from reflectseq.quality.bidi import count_bidi_controls
 from reflectseq.quality.flags import FLAG_KEYS, Flag
 from reflectseq.store.reviews import EDITABLE_KINDS, edits_by_block, reviews_of
 from reflectseq.store.sequences import load_sequence_tree
@@ -33,6 +34,7 @@ FLAG_LABELS = {
     Flag.NEAR_DUPLICATE: "Near-duplicate",
     Flag.NO_ASSERTS: "No asserts",
     Flag.OVER_LENGTH: "Over length",
+    Flag.BIDI_CONTROLS: "Bidi controls",
 }
 
 
@@ -61,6 +63,15 @@ class BlockCard:
     @property
     def editable(self) -> bool:
         return self.block.kind in EDITABLE_KINDS
+
+    @property
+    def shown_texts(self) -> list[str]:
+        """Every text of the block the page shows: content, original, outputs, edit notes."""
+        block = self.block
+        texts = [self.content, block.content, block.stdout or "", block.stderr or ""]
+        for edit in self.edits:
+            texts += [edit.note or "", edit.run_stdout or "", edit.run_stderr or ""]
+        return texts
 
     @property
     def latest_edit(self) -> BlockEdit | None:
@@ -104,6 +115,7 @@ class SequencePage:
     final_answer: BlockCard | None
     verification: BlockCard | None
     reviews: list[ReviewLine]
+    bidi_cards: list[int]  # numbers of the blocks showing bidirectional control characters
 
 
 def _pieces(text: str) -> list[Piece]:
@@ -208,4 +220,5 @@ def build_sequence_page(session: Session, sequence_id: int) -> SequencePage:
         final_answer=final_answer,
         verification=verification,
         reviews=_review_lines(session, sequence_id),
+        bidi_cards=[card.number for card in cards if count_bidi_controls(card.shown_texts)],
     )

@@ -143,7 +143,7 @@ def compute(
     ),
     database_url: str | None = DatabaseOption,
 ) -> None:
-    """Compute contamination, near-duplicate, no-assert and over-length flags and store them."""
+    """Compute contamination, near-duplicate, no-assert, bidi-control and over-length flags."""
     if (tokenizer is None) != (max_len is None):
         console.print("[red]--tokenizer and --max-len go together[/red]")
         raise typer.Exit(code=2)

@@ -28,7 +28,7 @@ from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, ExecutionStatus, ReviewStatus, UserRole
 from reflectseq.settings import Settings
 from reflectseq.store.reviews import decide
-from tests.review.factories import PASSWORD, RIGHT, Attempt, completed_sequences, user
+from tests.review.factories import PASSWORD, RIGHT, TROJAN, Attempt, completed_sequences, user
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -272,3 +272,28 @@ def test_main_pages_render_at_desktop_and_narrow_widths(
     page.set_viewport_size(DESKTOP)
     page.goto("/review/login")
     page.screenshot(path=str(screenshot_dir / "login.png"))
+
+
+def test_bidi_controls_show_as_visible_markers(
+    page: Page, db: sessionmaker[Session], screenshot_dir: Path
+) -> None:
+    with transaction(db) as session:
+        seq = completed_sequences(
+            session,
+            1,
+            attempts=(
+                Attempt(TROJAN, ExecutionStatus.FAILED),
+                Attempt(RIGHT, ExecutionStatus.PASSED),
+            ),
+        )[0].id
+        user(session, "rita")
+    _log_in_with_keyboard(page, "rita")
+    page.goto(f"/review/sequences/{seq}")
+    banner = page.locator("#bidi-warning")
+    assert banner.is_visible() and "Trojan Source" in banner.inner_text()
+    markers = page.locator("article .bidi")
+    assert markers.count() >= 4 and markers.first.is_visible()
+    code = page.locator("article.kind-code").first.locator(".hl").inner_text()
+    assert "<U+202E>" in code and "\u202e" not in code
+    page.locator("article.kind-code").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot_dir / "sequence-bidi.png"))
