@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import field_path
 from api.review.errors import DashboardError, LoginRequired
+from api.review.login_limits import login_limits_for
 from api.review.pages import render
 from api.review.routes import router
 from api.review.templating import STATIC_DIR
@@ -88,10 +89,13 @@ def _on_dashboard(page: Handler, api: Handler) -> Handler:
 def install_review_dashboard(app: FastAPI) -> None:
     """Mount the dashboard on ``app``, whose state carries the settings and a session factory.
 
+    The login limits (throttle and hashing slots) are made here, one set per app.
+
     The API's error handlers must be installed first: for the errors both parts can raise, the
     dashboard answers with an HTML page (with the security headers) under /review and leaves
     the JSON error shape to the rest.
     """
+    app.state.login_limits = login_limits_for(app.state.settings)
     app.include_router(router)
     app.mount("/review/static", StaticFiles(directory=STATIC_DIR), name="review_static")
     app.add_exception_handler(DashboardError, _dashboard_error)

@@ -2,8 +2,8 @@
 
 Passwords are hashed with argon2id (``argon2-cffi``'s defaults follow RFC 9106's recommended
 parameters); a hash made with older parameters is upgraded on the next successful login. A
-login for an unknown user still spends one hash verification, so response time does not tell
-which usernames exist.
+login for an unknown (or malformed) username still spends one hash verification, against a
+dummy hash, so response time does not tell which usernames exist.
 
 Sessions are rows, not signed cookies alone, so logging out or deactivating a user ends them at
 once. The browser holds a random token; only its SHA-256 is stored.
@@ -28,7 +28,7 @@ from reflectseq.db.review_models import WebSession
 from reflectseq.enums import UserRole
 from reflectseq.store.errors import NotFound, StoreError, domain_errors
 
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,149}$")
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,149}")
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024  # argon2 accepts more, but megabyte passwords are a DoS vector
 SESSION_TOKEN_BYTES = 32
@@ -47,7 +47,7 @@ class InvalidUserInput(StoreError):
 
 
 def _check_username(username: str) -> None:
-    if not USERNAME_PATTERN.match(username):
+    if not USERNAME_PATTERN.fullmatch(username):
         raise InvalidUserInput(
             "username",
             "2-150 characters: letters, digits, '.', '_' or '-', starting with a letter or digit",
@@ -94,7 +94,10 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with these credentials, or None; records the login time."""
     if len(password) > MAX_PASSWORD_LENGTH:
         return None
-    user = session.scalar(select(User).where(User.username == username))
+    # A name that no user can have (a NUL character, say) is not even looked up.
+    user = None
+    if USERNAME_PATTERN.fullmatch(username):
+        user = session.scalar(select(User).where(User.username == username))
     stored = user.password_hash if user is not None else _DUMMY_HASH
     try:
         _hasher.verify(stored, password)

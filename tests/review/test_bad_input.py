@@ -10,13 +10,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from reflectseq.db.models import Block, Message, Review
-from reflectseq.db.review_models import BlockEdit
+from reflectseq.db.review_models import AuditEntry, BlockEdit
 from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, UserRole
 from reflectseq.settings import Settings
 from reflectseq.specs import BlockSpec
 from reflectseq.store.sequences import append_blocks
-from tests.review.conftest import log_in
+from tests.review.conftest import csrf_token, log_in
 from tests.review.factories import completed_sequences, user
 
 HUGE = "9" * 20  # beyond the 64-bit id columns
@@ -150,6 +150,19 @@ def test_a_rerun_whose_program_prints_a_nul_is_stored(
     assert response.status_code == 303
     with transaction(db) as session:
         assert session.scalars(select(BlockEdit.run_stdout)).one() == "a\ufffdb"
+
+
+def test_a_nul_in_the_login_name_is_a_failed_login(
+    client: TestClient, seeded: int, db: sessionmaker[Session]
+) -> None:
+    token = csrf_token(client.get("/review/login").text)
+    response = client.post(
+        "/review/login", data={"username": "ri\x00ta", "password": "x" * 12, "csrf_token": token}
+    )
+    assert_page(response, 401, "wrong password")
+    with transaction(db) as session:
+        entry = session.scalars(select(AuditEntry)).one()
+        assert entry.details == {"username": "ri\ufffdta"}
 
 
 def test_unknown_paths_and_server_errors_get_pages_the_api_keeps_json(

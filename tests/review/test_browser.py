@@ -9,14 +9,10 @@ temporary directory, so every run still renders each page at desktop and narrow 
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +24,7 @@ from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, ExecutionStatus, ReviewStatus, UserRole
 from reflectseq.settings import Settings
 from reflectseq.store.reviews import decide
+from tests.review.conftest import served
 from tests.review.factories import PASSWORD, RIGHT, TROJAN, Attempt, completed_sequences, user
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,30 +44,11 @@ NARROW: ViewportSize = {"width": 420, "height": 860}
 TIMEOUT_MS = 15_000
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def base_url(dashboard_settings: Settings, db: sessionmaker[Session]) -> Iterator[str]:
     """The real app served by uvicorn on a free loopback port, in a background thread."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(dashboard_settings), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(dashboard_settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

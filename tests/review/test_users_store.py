@@ -39,6 +39,7 @@ def test_authenticate_accepts_only_the_right_password_of_an_active_user(
     with transaction(session_factory) as session:
         assert authenticate(session, "alice", "wrong password!") is None
         assert authenticate(session, "nobody", PASSWORD) is None
+        assert authenticate(session, "ali\x00ce", PASSWORD) is None  # never reaches the database
         found = authenticate(session, "alice", PASSWORD)
         assert found is not None and found.last_login_at is not None
         update_user(session, alice_id, active=False)
@@ -50,6 +51,7 @@ def test_authenticate_accepts_only_the_right_password_of_an_active_user(
     [
         ("al ice", PASSWORD, "username"),
         ("-alice", PASSWORD, "username"),
+        ("alice\n", PASSWORD, "username"),
         ("bob", "short", "password"),
     ],
 )
