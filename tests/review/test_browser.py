@@ -252,6 +252,38 @@ def test_main_pages_render_at_desktop_and_narrow_widths(
     page.screenshot(path=str(screenshot_dir / "login.png"))
 
 
+def test_change_the_password_on_its_page(
+    page: Page, db: sessionmaker[Session], screenshot_dir: Path
+) -> None:
+    new = "seven purple elephants"
+    with transaction(db) as session:
+        user(session, "rita")
+    _log_in_with_keyboard(page, "rita")
+    page.get_by_role("link", name="Password").click()
+    page.wait_for_url("**/review/password")
+    assert page.evaluate("document.activeElement.id") == "current-password"
+    # A common password passes the browser's length check but not the server's rules.
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Tab")
+    page.keyboard.type("Password1234!")
+    page.locator("#repeat-password").fill("Password1234!")
+    page.keyboard.press("Enter")
+    assert "most used passwords" in page.locator("#password-error").inner_text()
+    page.locator("#current-password").fill(PASSWORD)
+    page.locator("#new-password").fill(new)
+    page.locator("#repeat-password").fill(new)
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_url("**/review/password?changed=1")
+    assert "Password changed" in page.locator("#notice").inner_text()
+    page.screenshot(path=str(screenshot_dir / "password.png"))
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/review/login")
+    page.locator("#username").fill("rita")
+    page.locator("#password").fill(new)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/review/")
+
+
 def test_bidi_controls_show_as_visible_markers(
     page: Page, db: sessionmaker[Session], screenshot_dir: Path
 ) -> None:

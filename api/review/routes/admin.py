@@ -16,6 +16,7 @@ from api.review.sessions import AdminLogin, CurrentLogin, PostingAdmin
 from reflectseq.db.models import User
 from reflectseq.db.session import transaction
 from reflectseq.enums import ReviewStatus, UserRole
+from reflectseq.passwords import MIN_PASSWORD_LENGTH, RULES
 from reflectseq.store.audit import AuditAction, AuditFilter, list_entries, record
 from reflectseq.store.errors import Conflict, NotFound
 from reflectseq.store.reviews import (
@@ -93,7 +94,15 @@ def users_page(request: Request, factory: SessionFactory, login: AdminLogin) -> 
     """The dashboard's users and a form to add one."""
     with transaction(factory) as session:
         users = list_users(session)
-    return render(request, "users.html", login, users=users, roles=list(UserRole))
+    return render(
+        request,
+        "users.html",
+        login,
+        users=users,
+        roles=list(UserRole),
+        rules=RULES,
+        min_length=MIN_PASSWORD_LENGTH,
+    )
 
 
 def _role(value: str) -> UserRole:
