@@ -243,13 +243,16 @@ def test_guesses_sent_in_parallel_stop_at_the_lock(
 ) -> None:
     with transaction(db) as session:
         user(session, "rita")
-    # With one hashing slot exactly the allowed guesses are checked (with n slots, n - 1 more
-    # can be under way when the lock comes).
+    # With one hashing slot no more than the allowed guesses are checked (with n slots, n - 1
+    # more can be under way when the lock comes); on a loaded machine some may get 503 instead.
     settings = _settings(pg_url, tmp_path, HOLDING_LOCK_S, login_hash_concurrency=1)
     with served(create_app(settings)) as base_url, ThreadPoolExecutor(max_workers=20) as pool:
         statuses = list(pool.map(lambda _: _login_over_http(base_url, "rita"), range(20)))
-    assert statuses.count(401) == settings.login_max_failures, statuses
+    assert 1 <= statuses.count(401) <= settings.login_max_failures, statuses
     assert set(statuses) <= {401, 429, 503}, statuses
+    with transaction(db) as session:
+        checked = session.scalars(select(AuditEntry).where(AuditEntry.action == "login_failed"))
+        assert len(checked.all()) == statuses.count(401)
 
 
 def test_a_flood_of_parallel_logins_gets_quick_refusals_not_errors(
