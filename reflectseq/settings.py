@@ -110,6 +110,38 @@ class Settings(BaseSettings):
         default=False,
         description="Send the dashboard's cookies over HTTPS only (set it behind TLS).",
     )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description=(
+            "Failed dashboard logins for one username until it is locked (429 with Retry-After); "
+            "each further failure doubles the lock."
+        ),
+    )
+    login_max_failures_per_client: int = Field(
+        default=20,
+        ge=1,
+        description="Failed dashboard logins from one client address (IPv6: its /64) until a lock.",
+    )
+    login_lockout_s: float = Field(
+        default=30.0, gt=0, description="First lock after too many failed logins (seconds)."
+    )
+    login_lockout_max_s: float = Field(
+        default=900.0,
+        gt=0,
+        description=(
+            "Longest lock after failed logins (seconds); failures are forgotten after this long "
+            "without one."
+        ),
+    )
+    login_hash_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description=(
+            "Password verifications at once per API process (argon2id takes 64 MiB each); a "
+            "login finding them all busy for 2 s gets 503."
+        ),
+    )
 
     # --- LLM and reflection loop (workers/) ---
     llm_endpoints_file: Path | None = Field(

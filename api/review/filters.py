@@ -12,17 +12,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from api.review.errors import DashboardError
+from api.review.params import optional_whole_number
+from api.routes.sequences import MAX_ROUNDS_FILTER
 from reflectseq.quality.flags import Flag
+from reflectseq.storable import unstorable
 from reflectseq.store.reviews import QueueFilter
 
 FIELDS = ("set", "language", "final_pass", "min_rounds", "max_rounds", "flag", "q")
 MAX_SEARCH_CHARS = 200
-
-
-def _whole_number(name: str, value: str) -> int:
-    if not value.isdigit():
-        raise DashboardError(400, f"Filter '{name}' must be a whole number, not {value!r}.")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -46,6 +43,10 @@ def parse_filters(source: Mapping[str, Any]) -> QueueParams:
     """Filters from query parameters or form fields; empty fields mean "any"."""
     stripped = {name: str(source.get(name) or "").strip() for name in FIELDS}
     values = {name: value for name, value in stripped.items() if value}
+    for name, value in values.items():
+        found = unstorable(value)
+        if found is not None:
+            raise DashboardError(400, f"Filter '{name}' {found[1]}.")
     final_pass = values.get("final_pass")
     if final_pass not in (None, "yes", "no"):
         raise DashboardError(400, "Filter 'final_pass' must be 'yes', 'no' or empty.")
@@ -56,15 +57,15 @@ def parse_filters(source: Mapping[str, Any]) -> QueueParams:
     if search is not None and len(search) > MAX_SEARCH_CHARS:
         raise DashboardError(400, f"Search 'q' must be at most {MAX_SEARCH_CHARS} characters.")
     filters = QueueFilter(
-        instruction_set_id=_whole_number("set", values["set"]) if "set" in values else None,
+        instruction_set_id=optional_whole_number("set", values.get("set")),
         language=values.get("language"),
         final_pass=None if final_pass is None else final_pass == "yes",
-        min_rounds=_whole_number("min_rounds", values["min_rounds"])
-        if "min_rounds" in values
-        else None,
-        max_rounds=_whole_number("max_rounds", values["max_rounds"])
-        if "max_rounds" in values
-        else None,
+        min_rounds=optional_whole_number(
+            "min_rounds", values.get("min_rounds"), maximum=MAX_ROUNDS_FILTER
+        ),
+        max_rounds=optional_whole_number(
+            "max_rounds", values.get("max_rounds"), maximum=MAX_ROUNDS_FILTER
+        ),
         flag=Flag(flag) if flag else None,
         search=search,
     )

@@ -11,6 +11,7 @@ from pygments.lexer import Lexer
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from api.review.bidi_markers import mark_bidi
 from reflectseq.languages import resolve_language
 
 CSS_CLASS = "hl"
@@ -41,9 +42,9 @@ def lexer_for(language: str | None) -> Lexer:
 
 
 def highlight_code(code: str, language: str | None) -> Markup:
-    """Highlighted HTML of ``code`` (escaped by Pygments itself)."""
+    """Highlighted HTML of ``code`` (escaped by Pygments itself), bidi controls made visible."""
     lexer = lexer_for(language) if len(code) <= MAX_HIGHLIGHT_CHARS else TextLexer()
-    return Markup(highlight(code, lexer, _formatter))  # Pygments escapes the code itself
+    return mark_bidi(Markup(highlight(code, lexer, _formatter)))  # Pygments escapes the code
 
 
 def stylesheet() -> str:

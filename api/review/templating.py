@@ -7,6 +7,8 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
+from api.review.bidi_markers import reveal_bidi
+
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -24,3 +26,4 @@ def _seconds(value: float | None) -> str:
 
 templates.env.filters["when"] = _when
 templates.env.filters["seconds"] = _seconds
+templates.env.filters["bidi"] = reveal_bidi

@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 
 from api.review.diffs import DiffLine, unified_diff
 from api.review.highlight import highlight_code
+from api.review.rerun import runnable_language
 from reflectseq.db.models import Block, Message, Review, Sequence, User
 from reflectseq.db.review_models import BlockEdit
 from reflectseq.enums import BlockKind, Role, SequenceStage
 from reflectseq.parsing import parse_answer
+from reflectseq.quality.bidi import count_bidi_controls
 from reflectseq.quality.flags import FLAG_KEYS, Flag
 from reflectseq.store.reviews import EDITABLE_KINDS, edits_by_block, reviews_of
 from reflectseq.store.sequences import load_sequence_tree
@@ -33,6 +35,7 @@ FLAG_LABELS = {
     Flag.NO_ASSERTS: "No asserts",
     Flag.OVER_LENGTH: "Over length",
     Flag.SPECIAL_TOKEN_TEXT: "Special-token text",
+    Flag.BIDI_CONTROLS: "Bidi controls",
 }
 
 
@@ -56,10 +59,20 @@ class BlockCard:
     code_html: Markup | None = None
     diff: list[DiffLine] = field(default_factory=list)
     diff_base_number: int | None = None
+    runnable: bool = False
 
     @property
     def editable(self) -> bool:
         return self.block.kind in EDITABLE_KINDS
+
+    @property
+    def shown_texts(self) -> list[str]:
+        """Every text of the block the page shows: content, original, outputs, edit notes."""
+        block = self.block
+        texts = [self.content, block.content, block.stdout or "", block.stderr or ""]
+        for edit in self.edits:
+            texts += [edit.note or "", edit.run_stdout or "", edit.run_stderr or ""]
+        return texts
 
     @property
     def latest_edit(self) -> BlockEdit | None:
@@ -103,6 +116,7 @@ class SequencePage:
     final_answer: BlockCard | None
     verification: BlockCard | None
     reviews: list[ReviewLine]
+    bidi_cards: list[int]  # numbers of the blocks showing bidirectional control characters
 
 
 def _pieces(text: str) -> list[Piece]:
@@ -146,6 +160,7 @@ def _cards(messages: list[Message], edits: dict[int, list[BlockEdit]]) -> list[B
             card = BlockCard(block=block, number=len(cards) + 1, edits=history, content=content)
             if block.kind == BlockKind.CODE:
                 card.code_html = highlight_code(content, block.language)
+                card.runnable = runnable_language(block) is not None
                 if previous_code is not None:
                     card.diff = unified_diff(
                         previous_code.content,
@@ -206,4 +221,5 @@ def build_sequence_page(session: Session, sequence_id: int) -> SequencePage:
         final_answer=final_answer,
         verification=verification,
         reviews=_review_lines(session, sequence_id),
+        bidi_cards=[card.number for card in cards if count_bidi_controls(card.shown_texts)],
     )

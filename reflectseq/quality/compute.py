@@ -29,6 +29,7 @@ from reflectseq.export.writers import (
 )
 from reflectseq.format import Record
 from reflectseq.quality.assertions import asserts_something
+from reflectseq.quality.bidi import count_bidi_controls
 from reflectseq.quality.contamination import ContaminationIndex
 from reflectseq.quality.flags import Flag, merge_flags, raised_flags
 from reflectseq.quality.near_duplicates import NearDuplicateFinder
@@ -86,6 +87,17 @@ def tests_assert_nothing(sequence: LoadedSequence) -> bool:
     return not asserts_something(code, sequence.language)
 
 
+def bidi_controls(sequence: LoadedSequence) -> dict[str, int] | None:
+    """How many bidirectional control characters the instruction and the blocks hold, if any."""
+    texts = [
+        sequence.instruction_text or "",
+        sequence.instruction_tests or "",
+        *(block.content for message in sequence.messages for block in message.blocks),
+    ]
+    found = count_bidi_controls(texts)
+    return {"characters": found} if found else None
+
+
 class FlagComputer:
     """Computes the flags of one sequence after another (near-duplicates depend on order)."""
 
@@ -120,6 +132,7 @@ class FlagComputer:
             ],
             Flag.NEAR_DUPLICATE: self._near_duplicate_of(sequence),
             Flag.NO_ASSERTS: tests_assert_nothing(sequence),
+            Flag.BIDI_CONTROLS: bidi_controls(sequence),
         }
         try:
             record: Record | None = reflection_record(sequence)

@@ -19,6 +19,7 @@ class Flag(StrEnum):
     NO_ASSERTS = "no_asserts"
     OVER_LENGTH = "over_length"
     SPECIAL_TOKEN_TEXT = "special_token_text"
+    BIDI_CONTROLS = "bidi_controls"
 
 
 # The key each flag is stored under; a flag is raised when its key holds a truthy value.
@@ -28,6 +29,7 @@ FLAG_KEYS: dict[Flag, str] = {
     Flag.NO_ASSERTS: "no_asserts",  # true when the tests run assert nothing
     Flag.OVER_LENGTH: "over_length",  # {tokenizer, tokens, max_len}
     Flag.SPECIAL_TOKEN_TEXT: "special_token_text",  # sorted special-token strings in contents
+    Flag.BIDI_CONTROLS: "bidi_controls",  # {characters}: how many, over every stored text
 }
 
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 OMISSION_MARKER = "\n... [{omitted} bytes omitted] ...\n"
 
 
+def _printable(data: bytearray) -> str:
+    return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
 class BoundedCapture:
     """Accumulates a byte stream, remembering at most ``limit`` bytes (half head, half tail)."""
 
@@ -37,9 +41,13 @@ class BoundedCapture:
         return self.total > len(self._head) + len(self._tail)
 
     def text(self) -> str:
-        """The kept bytes as text (bad UTF-8 replaced), with a marker where bytes were dropped."""
-        head = self._head.decode("utf-8", errors="replace")
-        tail = self._tail.decode("utf-8", errors="replace")
+        """The kept bytes as text, with a marker where bytes were dropped.
+
+        Bad UTF-8 and NUL characters become U+FFFD: the text is stored in Postgres, whose text
+        columns refuse NUL, and a program printing one must not fail the sequence that ran it.
+        """
+        head = _printable(self._head)
+        tail = _printable(self._tail)
         if not self.truncated:
             return head + tail
         omitted = self.total - len(self._head) - len(self._tail)

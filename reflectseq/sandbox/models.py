@@ -49,7 +49,7 @@ class ExecutionRequest(BaseModel):
         """Extra files land in the work directory: no absolute paths, no way out of it."""
         for name in files:
             path = PurePosixPath(name)
-            if not name or path.is_absolute() or ".." in path.parts or "\\0" in name:
+            if not name or path.is_absolute() or ".." in path.parts or "\x00" in name:
                 raise ValueError(f"file path {name!r} must be relative and stay in the work dir")
         return files
 

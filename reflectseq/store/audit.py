@@ -30,6 +30,7 @@ class AuditAction(StrEnum):
     BLOCK_RERUN = "block.rerun"
     USER_CREATE = "user.create"
     USER_UPDATE = "user.update"
+    USER_PASSWORD = "user.password"
 
 
 def record(

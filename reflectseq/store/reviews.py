@@ -21,6 +21,7 @@ from reflectseq.db.review_models import BlockEdit
 from reflectseq.enums import BlockKind, ReviewStatus, SequenceStatus
 from reflectseq.quality.flags import FLAG_KEYS, Flag
 from reflectseq.sandbox.models import ExecutionResult
+from reflectseq.storable import unstorable
 from reflectseq.store.audit import AuditAction, record
 from reflectseq.store.errors import InvalidState, NotFound, domain_errors
 
@@ -285,8 +286,16 @@ def reviewable_languages(session: Session) -> list[str]:
     )
 
 
+def _require_storable(field: str, text: str) -> None:
+    """Refuse what the database cannot hold (a NUL character) as the named field's problem."""
+    found = unstorable(text)
+    if found is not None:
+        raise InvalidDecision(field, found[1])
+
+
 def _clean_comment(comment: str | None) -> str | None:
     text = (comment or "").strip()
+    _require_storable("comment", text)
     if len(text) > MAX_COMMENT_LENGTH:
         raise InvalidDecision("comment", f"must be at most {MAX_COMMENT_LENGTH} characters")
     return text or None
@@ -371,6 +380,8 @@ def edit_block(
     Execution blocks are the sandbox's evidence and cannot be edited: a changed program gets
     a new verdict by re-running it instead.
     """
+    _require_storable("content", content)
+    _require_storable("note", note or "")
     block = block_of_sequence(session, sequence_id=sequence_id, block_id=block_id)
     if block.kind not in EDITABLE_KINDS:
         raise InvalidDecision("block", f"{block.kind.value} blocks cannot be edited; re-run code")

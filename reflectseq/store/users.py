@@ -2,8 +2,9 @@
 
 Passwords are hashed with argon2id (``argon2-cffi``'s defaults follow RFC 9106's recommended
 parameters); a hash made with older parameters is upgraded on the next successful login. A
-login for an unknown user still spends one hash verification, so response time does not tell
-which usernames exist.
+login for an unknown (or malformed) username still spends one hash verification, against a
+dummy hash, so response time does not tell which usernames exist. New passwords must pass
+``reflectseq.passwords``.
 
 Sessions are rows, not signed cookies alone, so logging out or deactivating a user ends them at
 once. The browser holds a random token; only its SHA-256 is stored.
@@ -26,11 +27,10 @@ from reflectseq.db.base import utcnow
 from reflectseq.db.models import User
 from reflectseq.db.review_models import WebSession
 from reflectseq.enums import UserRole
+from reflectseq.passwords import MAX_PASSWORD_LENGTH, password_problem
 from reflectseq.store.errors import NotFound, StoreError, domain_errors
 
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,149}$")
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 1024  # argon2 accepts more, but megabyte passwords are a DoS vector
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,149}")
 SESSION_TOKEN_BYTES = 32
 
 _hasher = PasswordHasher()
@@ -44,27 +44,38 @@ class InvalidUserInput(StoreError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.problem = message
 
 
 def _check_username(username: str) -> None:
-    if not USERNAME_PATTERN.match(username):
+    if not USERNAME_PATTERN.fullmatch(username):
         raise InvalidUserInput(
             "username",
             "2-150 characters: letters, digits, '.', '_' or '-', starting with a letter or digit",
         )
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidUserInput("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidUserInput("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
-
-
 def hash_password(password: str) -> str:
-    """The argon2id hash stored for ``password``."""
-    _check_password(password)
+    """The argon2id hash stored for a new ``password`` (``InvalidUserInput`` if it is weak)."""
+    problem = password_problem(password)
+    if problem is not None:
+        raise InvalidUserInput("password", problem)
     return _hasher.hash(password)
+
+
+def has_password(user: User | None, password: str) -> bool:
+    """Whether ``password`` is ``user``'s, at the cost of one argon2 verification.
+
+    Without a user the verification is spent on a dummy hash (and the answer is False), so the
+    time taken does not tell whether a user exists. Overlong passwords are never verified.
+    """
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return False
+    try:
+        matches = _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return matches and user is not None
 
 
 def create_user(session: Session, *, username: str, password: str, role: UserRole) -> User:
@@ -85,6 +96,14 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
+def get_user_by_name(session: Session, username: str) -> User:
+    """The user with this username, or ``NotFound``."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound("user", username)
+    return user
+
+
 def list_users(session: Session) -> list[User]:
     """Every user, by username."""
     return list(session.scalars(select(User).order_by(User.username)))
@@ -92,15 +111,11 @@ def list_users(session: Session) -> list[User]:
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with these credentials, or None; records the login time."""
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return None
-    user = session.scalar(select(User).where(User.username == username))
-    stored = user.password_hash if user is not None else _DUMMY_HASH
-    try:
-        _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    if user is None or not user.active:
+    # A name that no user can have (a NUL character, say) is not even looked up.
+    user = None
+    if USERNAME_PATTERN.fullmatch(username):
+        user = session.scalar(select(User).where(User.username == username))
+    if not has_password(user, password) or user is None or not user.active:
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)

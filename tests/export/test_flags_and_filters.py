@@ -154,6 +154,30 @@ def test_special_token_text_is_flagged_excludable_and_escaped(
     assert reflection[1].content == "<\u200b/s> <\u200b|im_start|> <\u200b|endofblock|>"
     unescaped = write_export(session_factory, ExportSpec(), tmp_path / "plain.jsonl")
     assert "<|endofblock|>" in unescaped.path.read_text()
+def test_bidi_controls_are_flagged_and_can_be_left_out(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # The Trojan Source example: it displays as a comment, but the string holds the rest.
+    trojan = 'if access_level != "user\u202e \u2066# check admin\u2069 \u2066":\n    grant()\n'
+    with transaction(session_factory) as session:
+        clean = store_sequence(session, SequenceShape(task=LONG_TASK))
+        in_code = store_sequence(session, SequenceShape(task="Grant access.", final_code=trojan))
+        in_task = store_sequence(session, SequenceShape(task="Reverse \u2067this\u2069 text."))
+    computer = FlagComputer(ContaminationIndex(humaneval_problems()), NearDuplicateFinder(0.7))
+    summary = compute_flags(session_factory, computer)
+    assert summary.flagged["bidi_controls"] == 2
+    with transaction(session_factory) as session:
+        assert session.get(Sequence, clean.id).flags == {}
+        assert session.get(Sequence, in_code.id).flags == {"bidi_controls": {"characters": 4}}
+        # The task appears three times: the instruction and both user messages.
+        assert session.get(Sequence, in_task.id).flags == {"bidi_controls": {"characters": 6}}
+
+    kept = ExportFilters(exclude_flags=[Flag.BIDI_CONTROLS])
+    written = write_export(session_factory, ExportSpec(filters=kept), tmp_path / "clean.jsonl")
+    assert written.counts.records == 1
+    assert written.manifest["counts"]["excluded_by_flag"] == {"bidi_controls": 2}
+    everything = write_export(session_factory, ExportSpec(), tmp_path / "all.jsonl")
+    assert everything.manifest["counts"]["flagged"] == {"bidi_controls": 2}
 
 
 def test_filters(session_factory: sessionmaker[Session], tmp_path: Path) -> None:

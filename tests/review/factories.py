@@ -25,6 +25,10 @@ PASSWORD = "correct horse battery"
 TESTS = "assert add(2, 3) == 5\nassert add(-1, 1) == 0"
 WRONG = "def add(a, b):\n    return a - b\n"
 RIGHT = "def add(a, b):\n    return a + b\n"
+# Trojan Source: the comparison looks closed before the comment, but the string holds it all.
+TROJAN = (
+    'def add(a, b):\n    if a != "b\u202e \u2066# check a\u2069 \u2066":\n        return a + b\n'
+)
 
 
 @dataclass(frozen=True)

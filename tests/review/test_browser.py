@@ -9,14 +9,10 @@ temporary directory, so every run still renders each page at desktop and narrow 
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,7 +24,8 @@ from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, ExecutionStatus, ReviewStatus, UserRole
 from reflectseq.settings import Settings
 from reflectseq.store.reviews import decide
-from tests.review.factories import PASSWORD, RIGHT, Attempt, completed_sequences, user
+from tests.review.conftest import served
+from tests.review.factories import PASSWORD, RIGHT, TROJAN, Attempt, completed_sequences, user
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -47,30 +44,11 @@ NARROW: ViewportSize = {"width": 420, "height": 860}
 TIMEOUT_MS = 15_000
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def base_url(dashboard_settings: Settings, db: sessionmaker[Session]) -> Iterator[str]:
     """The real app served by uvicorn on a free loopback port, in a background thread."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(dashboard_settings), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(create_app(dashboard_settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +250,60 @@ def test_main_pages_render_at_desktop_and_narrow_widths(
     page.set_viewport_size(DESKTOP)
     page.goto("/review/login")
     page.screenshot(path=str(screenshot_dir / "login.png"))
+
+
+def test_change_the_password_on_its_page(
+    page: Page, db: sessionmaker[Session], screenshot_dir: Path
+) -> None:
+    new = "seven purple elephants"
+    with transaction(db) as session:
+        user(session, "rita")
+    _log_in_with_keyboard(page, "rita")
+    page.get_by_role("link", name="Password").click()
+    page.wait_for_url("**/review/password")
+    assert page.evaluate("document.activeElement.id") == "current-password"
+    # A common password passes the browser's length check but not the server's rules.
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Tab")
+    page.keyboard.type("Password1234!")
+    page.locator("#repeat-password").fill("Password1234!")
+    page.keyboard.press("Enter")
+    assert "most used passwords" in page.locator("#password-error").inner_text()
+    page.locator("#current-password").fill(PASSWORD)
+    page.locator("#new-password").fill(new)
+    page.locator("#repeat-password").fill(new)
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_url("**/review/password?changed=1")
+    assert "Password changed" in page.locator("#notice").inner_text()
+    page.screenshot(path=str(screenshot_dir / "password.png"))
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/review/login")
+    page.locator("#username").fill("rita")
+    page.locator("#password").fill(new)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/review/")
+
+
+def test_bidi_controls_show_as_visible_markers(
+    page: Page, db: sessionmaker[Session], screenshot_dir: Path
+) -> None:
+    with transaction(db) as session:
+        seq = completed_sequences(
+            session,
+            1,
+            attempts=(
+                Attempt(TROJAN, ExecutionStatus.FAILED),
+                Attempt(RIGHT, ExecutionStatus.PASSED),
+            ),
+        )[0].id
+        user(session, "rita")
+    _log_in_with_keyboard(page, "rita")
+    page.goto(f"/review/sequences/{seq}")
+    banner = page.locator("#bidi-warning")
+    assert banner.is_visible() and "Trojan Source" in banner.inner_text()
+    markers = page.locator("article .bidi")
+    assert markers.count() >= 4 and markers.first.is_visible()
+    code = page.locator("article.kind-code").first.locator(".hl").inner_text()
+    assert "<U+202E>" in code and "\u202e" not in code
+    page.locator("article.kind-code").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(screenshot_dir / "sequence-bidi.png"))

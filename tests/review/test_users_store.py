@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from reflectseq.db.review_models import WebSession
+from reflectseq.db.review_models import AuditEntry, WebSession
 from reflectseq.db.session import transaction
 from reflectseq.enums import UserRole
 from reflectseq.store.errors import Conflict
@@ -39,6 +39,7 @@ def test_authenticate_accepts_only_the_right_password_of_an_active_user(
     with transaction(session_factory) as session:
         assert authenticate(session, "alice", "wrong password!") is None
         assert authenticate(session, "nobody", PASSWORD) is None
+        assert authenticate(session, "ali\x00ce", PASSWORD) is None  # never reaches the database
         found = authenticate(session, "alice", PASSWORD)
         assert found is not None and found.last_login_at is not None
         update_user(session, alice_id, active=False)
@@ -50,7 +51,9 @@ def test_authenticate_accepts_only_the_right_password_of_an_active_user(
     [
         ("al ice", PASSWORD, "username"),
         ("-alice", PASSWORD, "username"),
+        ("alice\n", PASSWORD, "username"),
         ("bob", "short", "password"),
+        ("bob", "Password1234!", "password"),
     ],
 )
 def test_bad_usernames_and_passwords_name_the_field(
@@ -111,3 +114,30 @@ def test_cli_creates_a_user_who_can_log_in(pg_url: str, pg_engine: Engine) -> No
     with transaction(session_factory_for(pg_url)) as session:
         carol = authenticate(session, "carol", PASSWORD)
         assert carol is not None and carol.role == UserRole.ADMIN
+
+
+def test_cli_sets_a_new_password_and_ends_the_sessions(
+    pg_url: str, pg_session_factory: sessionmaker[Session]
+) -> None:
+    from typer.testing import CliRunner
+
+    from reflectseq.cli import app
+
+    new_password = "a brand new passphrase"
+    with transaction(pg_session_factory) as session:
+        erin = user(session, "erin")
+        opened = open_web_session(session, erin, lifetime=timedelta(hours=1))
+    runner = CliRunner()
+    base = ["user", "set-password", "--database-url", pg_url]
+    weak = runner.invoke(app, [*base, "erin", "--password", "aaaaaaaaaaaaaa"])
+    assert weak.exit_code == 2 and "one character repeated" in weak.output
+    unknown = runner.invoke(app, [*base, "nobody", "--password", new_password])
+    assert unknown.exit_code == 2 and "nobody" in unknown.output
+    changed = runner.invoke(app, [*base, "erin"], input=f"{new_password}\n{new_password}\n")
+    assert changed.exit_code == 0, changed.output
+    with transaction(pg_session_factory) as session:
+        assert authenticate(session, "erin", PASSWORD) is None
+        assert authenticate(session, "erin", new_password) is not None
+        assert resolve_web_session(session, opened.token) is None
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "user.password"))
+        assert [entry.details for entry in entries] == [{"user": "erin", "via": "cli"}]

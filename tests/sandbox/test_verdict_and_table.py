@@ -100,3 +100,9 @@ def test_capture_keeps_head_and_tail() -> None:
     assert capture.truncated and capture.total == 610
     assert text.startswith("HEAD-") and text.endswith("-TAIL")
     assert "[600 bytes omitted]" in text
+
+
+def test_capture_replaces_what_a_database_cannot_store() -> None:
+    capture = BoundedCapture(100)
+    capture.feed(b"a\x00b \xff c")
+    assert capture.text() == "a\ufffdb \ufffd c"

@@ -11,10 +11,12 @@ from sqlalchemy import select
 from api.deps import SessionFactory
 from api.review.errors import DashboardError
 from api.review.pages import render
+from api.review.params import RowId, optional_whole_number
 from api.review.sessions import AdminLogin, CurrentLogin, PostingAdmin
 from reflectseq.db.models import User
 from reflectseq.db.session import transaction
 from reflectseq.enums import ReviewStatus, UserRole
+from reflectseq.passwords import MIN_PASSWORD_LENGTH, RULES
 from reflectseq.store.audit import AuditAction, AuditFilter, list_entries, record
 from reflectseq.store.errors import Conflict, NotFound
 from reflectseq.store.reviews import (
@@ -56,12 +58,7 @@ def conflicts_page(request: Request, factory: SessionFactory, login: AdminLogin)
 
 
 def _optional_int(request: Request, name: str) -> int | None:
-    value = request.query_params.get(name) or ""
-    if not value:
-        return None
-    if not value.isdigit():
-        raise DashboardError(400, f"'{name}' must be a whole number.")
-    return int(value)
+    return optional_whole_number(name, request.query_params.get(name))
 
 
 @router.get("/audit", name="audit")
@@ -97,7 +94,15 @@ def users_page(request: Request, factory: SessionFactory, login: AdminLogin) -> 
     """The dashboard's users and a form to add one."""
     with transaction(factory) as session:
         users = list_users(session)
-    return render(request, "users.html", login, users=users, roles=list(UserRole))
+    return render(
+        request,
+        "users.html",
+        login,
+        users=users,
+        roles=list(UserRole),
+        rules=RULES,
+        min_length=MIN_PASSWORD_LENGTH,
+    )
 
 
 def _role(value: str) -> UserRole:
@@ -134,7 +139,7 @@ def create_user_route(
 
 @router.post("/users/{user_id}", name="update_user")
 def update_user_route(
-    user_id: int,
+    user_id: RowId,
     factory: SessionFactory,
     login: PostingAdmin,
     role: Annotated[str, Form()],

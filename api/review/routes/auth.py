@@ -1,4 +1,9 @@
-"""Logging in and out."""
+"""Logging in and out.
+
+A login is refused cheaply (429, no password checked) while its username or client address is
+locked after failed attempts, and with 503 when every password-hashing slot of this process
+stays busy (``api.review.login_limits``).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,17 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from api.deps import AppSettings, SessionFactory
+from api.review.login_limits import (
+    BUSY_MESSAGE,
+    BUSY_RETRY_AFTER_S,
+    AppLoginLimits,
+    HashingBusy,
+    Throttled,
+    client_address,
+)
 from api.review.pages import render
 from api.review.sessions import (
     SESSION_COOKIE,
@@ -23,8 +37,14 @@ from api.review.sessions import (
     set_session_cookie,
 )
 from reflectseq.db.session import transaction
+from reflectseq.settings import Settings
 from reflectseq.store.audit import AuditAction, record
-from reflectseq.store.users import authenticate, close_web_session, open_web_session
+from reflectseq.store.users import (
+    NewWebSession,
+    authenticate,
+    close_web_session,
+    open_web_session,
+)
 
 router = APIRouter()
 
@@ -40,7 +60,13 @@ def _safe_next(target: str | None) -> str:
 
 
 def _login_page(
-    request: Request, settings: AppSettings, *, next_url: str, error: str | None, status: int
+    request: Request,
+    settings: AppSettings,
+    *,
+    next_url: str,
+    error: str | None,
+    status: int,
+    retry_after: int | None = None,
 ) -> HTMLResponse:
     nonce, form_token = new_login_token(settings)
     response = render(
@@ -53,6 +79,8 @@ def _login_page(
         form_token=form_token,
     )
     set_login_nonce_cookie(response, nonce, settings)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -69,12 +97,32 @@ def login_form(
     return _login_page(request, settings, next_url=_safe_next(next), error=None, status=200)
 
 
+def _check_and_open(
+    session: Session, settings: Settings, username: str, password: str
+) -> NewWebSession | None:
+    """A new session when the credentials are right, else None; the audit log gets either."""
+    user = authenticate(session, username, password)
+    if user is None:
+        # The attempted name is kept for the audit page, minus what the database cannot hold.
+        attempted = username[:150].replace("\x00", "\ufffd")
+        record(
+            session,
+            actor_id=None,
+            action=AuditAction.LOGIN_FAILED,
+            details={"username": attempted},
+        )
+        return None
+    record(session, actor_id=user.id, action=AuditAction.LOGIN)
+    return open_web_session(session, user, lifetime=timedelta(hours=settings.review_session_hours))
+
+
 @router.post("/login")
 def login_submit(
     request: Request,
     *,
     settings: AppSettings,
     factory: SessionFactory,
+    limits: AppLoginLimits,
     username: Annotated[str, Form(max_length=150)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form()] = "",
@@ -90,21 +138,33 @@ def login_submit(
             error="The login form expired or did not come from this site; please try again.",
             status=403,
         )
-    with transaction(factory) as session:
-        user = authenticate(session, username, password)
-        if user is None:
-            record(
-                session,
-                actor_id=None,
-                action=AuditAction.LOGIN_FAILED,
-                details={"username": username[:150]},
-            )
-            opened = None
-        else:
-            opened = open_web_session(
-                session, user, lifetime=timedelta(hours=settings.review_session_hours)
-            )
-            record(session, actor_id=user.id, action=AuditAction.LOGIN)
+    client = client_address(request)
+    try:
+        with limits.password_check(username, client):
+            with transaction(factory) as session:
+                opened = _check_and_open(session, settings, username, password)
+            if opened is None:
+                limits.throttle.failed(username, client)
+            else:
+                limits.throttle.succeeded(username)
+    except Throttled as locked:
+        return _login_page(
+            request,
+            settings,
+            next_url=target,
+            error=f"Too many failed logins; try again in {locked.retry_after} seconds.",
+            status=429,
+            retry_after=locked.retry_after,
+        )
+    except HashingBusy:
+        return _login_page(
+            request,
+            settings,
+            next_url=target,
+            error=BUSY_MESSAGE,
+            status=503,
+            retry_after=BUSY_RETRY_AFTER_S,
+        )
     if opened is None:
         return _login_page(
             request,

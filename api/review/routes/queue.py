@@ -8,9 +8,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import AppSettings, SessionFactory
-from api.review.errors import DashboardError
 from api.review.filters import filters_from_query_string, parse_filters
 from api.review.pages import render
+from api.review.params import optional_whole_number
 from api.review.sessions import CurrentLogin, PostingLogin
 from api.review.views import FLAG_LABELS, raised_flags
 from reflectseq.db.models import InstructionSet
@@ -27,19 +27,11 @@ router = APIRouter()
 PAGE_SIZE = 50
 
 
-def _optional_id(value: str | None, name: str) -> int | None:
-    if not value:
-        return None
-    if not value.isdigit():
-        raise DashboardError(400, f"'{name}' must be a whole number.")
-    return int(value)
-
-
 @router.get("/", name="queue")
 def queue_page(request: Request, factory: SessionFactory, login: CurrentLogin) -> Response:
     """Filters, the reviewer's unfinished work, and a page of matching sequences."""
     params = parse_filters(request.query_params)
-    after = _optional_id(request.query_params.get("after"), "after")
+    after = optional_whole_number("after", request.query_params.get("after"))
     with transaction(factory) as session:
         rows, next_after = search_sequences(
             session, params.filters, after_id=after, limit=PAGE_SIZE
@@ -86,7 +78,7 @@ def take_next(
             reviewer_id=login.user_id,
             overlap=settings.review_overlap,
             filters=params.filters,
-            after_sequence_id=_optional_id(after, "after"),
+            after_sequence_id=optional_whole_number("after", after),
         )
         target = review.sequence_id if review is not None else None
     if target is None:

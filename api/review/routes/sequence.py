@@ -11,9 +11,11 @@ from api.deps import AppSettings, SessionFactory
 from api.review.errors import DashboardError
 from api.review.filters import QueueParams, filters_from_query_string, parse_filters
 from api.review.pages import render
-from api.review.rerun import rerun
+from api.review.params import RowId
+from api.review.rerun import rerun, runnable_language
 from api.review.sessions import CurrentLogin, Login, PostingLogin
 from api.review.views import build_sequence_page
+from reflectseq.db.models import Block
 from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, ReviewStatus
 from reflectseq.store.errors import InvalidState, NotFound, StoreError
@@ -54,7 +56,7 @@ def _sequence_url(sequence_id: int, params: QueueParams, anchor: str = "", **ext
 
 @router.get("/sequences/{sequence_id}", name="sequence")
 def sequence_page(
-    request: Request, sequence_id: int, factory: SessionFactory, login: CurrentLogin
+    request: Request, sequence_id: RowId, factory: SessionFactory, login: CurrentLogin
 ) -> Response:
     """One sequence, block by block, with the reviewer's decision panel."""
     params = parse_filters(request.query_params)
@@ -99,7 +101,7 @@ def _next_after(
 
 @router.post("/sequences/{sequence_id}/decision", name="decide")
 def decide_sequence(
-    sequence_id: int,
+    sequence_id: RowId,
     *,
     factory: SessionFactory,
     settings: AppSettings,
@@ -134,13 +136,24 @@ def decide_sequence(
     return RedirectResponse(target, status_code=303)
 
 
+def _language_to_rerun(block: Block) -> str:
+    """The sandbox language of a code block, or a 400 page when the sandbox has none for it."""
+    language = runnable_language(block)
+    if language is None:
+        raise DashboardError(
+            400,
+            f"This block's code ({block.language or block.message.sequence.language}) is not in a "
+            "language the sandbox runs, so it cannot be re-run.",
+        )
+    return language
+
+
 def _rerun_and_store(factory: SessionFactory, login: Login, sequence_id: int, edit_id: int) -> None:
     """Run an edit's code (outside any transaction: it takes seconds) and store the verdict."""
     with transaction(factory) as session:
         edit = get_edit(session, sequence_id=sequence_id, edit_id=edit_id)
-        block = edit.block
-        language = block.language or block.message.sequence.language
-        tests = block.message.sequence.instruction.tests
+        language = _language_to_rerun(edit.block)
+        tests = edit.block.message.sequence.instruction.tests
         code = edit.content
     result = rerun(code, language=language, tests=tests)
     with transaction(factory) as session:
@@ -151,8 +164,8 @@ def _rerun_and_store(factory: SessionFactory, login: Login, sequence_id: int, ed
 
 @router.post("/sequences/{sequence_id}/blocks/{block_id}/edits", name="edit_block")
 def edit_block_route(
-    sequence_id: int,
-    block_id: int,
+    sequence_id: RowId,
+    block_id: RowId,
     *,
     factory: SessionFactory,
     login: PostingLogin,
@@ -175,6 +188,8 @@ def edit_block_route(
                 note=note,
             )
             edit_id, is_code = edit.id, edit.block.kind == BlockKind.CODE
+            if rerun_after and is_code:
+                _language_to_rerun(edit.block)  # refused here, the edit is rolled back
         if rerun_after and is_code:
             _rerun_and_store(factory, login, sequence_id, edit_id)
     except StoreError as error:
@@ -184,8 +199,8 @@ def edit_block_route(
 
 @router.post("/sequences/{sequence_id}/edits/{edit_id}/rerun", name="rerun_edit")
 def rerun_edit(
-    sequence_id: int,
-    edit_id: int,
+    sequence_id: RowId,
+    edit_id: RowId,
     factory: SessionFactory,
     login: PostingLogin,
     filters: Annotated[str, Form(max_length=2000)] = "",
