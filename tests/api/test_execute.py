@@ -110,6 +110,8 @@ def test_interactive_runs_hold_at_most_their_own_slots(
     assert refused is not None, "a second run was never refused while the first held the slot"
     assert "slot is busy" in refused.json()["error"]["message"]
     assert "Retry-After" in refused.headers
+
+
 def test_a_nul_character_in_a_file_name_is_refused(
     client: TestClient, reviewer: dict[str, str]
 ) -> None:

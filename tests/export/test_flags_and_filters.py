@@ -154,6 +154,8 @@ def test_special_token_text_is_flagged_excludable_and_escaped(
     assert reflection[1].content == "<\u200b/s> <\u200b|im_start|> <\u200b|endofblock|>"
     unescaped = write_export(session_factory, ExportSpec(), tmp_path / "plain.jsonl")
     assert "<|endofblock|>" in unescaped.path.read_text()
+
+
 def test_bidi_controls_are_flagged_and_can_be_left_out(
     session_factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
