@@ -16,7 +16,9 @@ import hashlib
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
 
 from api.errors import ApiError
 from api.schemas import ErrorDetail
@@ -92,6 +94,15 @@ class InteractiveBudget:
             self._slots.acquire(0, wait=False),
         ):
             yield
+
+
+async def get_interactive_budget(request: Request) -> InteractiveBudget:
+    """The app's budget of interactive executions."""
+    budget: InteractiveBudget = request.app.state.interactive_budget
+    return budget
+
+
+Budget = Annotated[InteractiveBudget, Depends(get_interactive_budget)]
 
 
 @contextmanager

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
 from api.auth import Reviewer
 from api.errors import AUTH_RESPONSES, ErrorResponse
-from api.interactive import InteractiveBudget
+from api.interactive import Budget
 from reflectseq.sandbox import execute
 from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult
 
 router = APIRouter(prefix="/v1/execute", tags=["execution"])
-
-
-async def get_interactive_budget(request: Request) -> InteractiveBudget:
-    """The app's budget of interactive executions."""
-    budget: InteractiveBudget = request.app.state.interactive_budget
-    return budget
-
-
-Budget = Annotated[InteractiveBudget, Depends(get_interactive_budget)]
 
 
 @router.post(

@@ -7,10 +7,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.app import create_app
 from reflectseq.db.models import Block, Message, Review
 from reflectseq.db.review_models import AuditEntry, BlockEdit
 from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, ExecutionStatus, ReviewStatus, UserRole
+from reflectseq.settings import Settings
 from tests.review.conftest import csrf_token, log_in
 from tests.review.factories import RIGHT, Attempt, completed_sequences, user
 
@@ -200,3 +202,34 @@ def test_a_page_with_50_blocks_and_100_kb_of_output_renders_whole(
     assert html.count("data-block") == len(blocks)
     assert html.count('class="d-add">+    return a + b + ') == 11  # each fix diffed
     assert noisy in html
+
+
+def test_reruns_draw_on_the_interactive_budget_per_user(
+    dashboard_settings: Settings, db: sessionmaker[Session]
+) -> None:
+    settings = dashboard_settings.model_copy(update={"sandbox_interactive_runs_per_minute": 1})
+    with transaction(db) as session:
+        seq = completed_sequences(session, 1)[0].id
+        user(session, "rita")
+        code = session.scalars(
+            select(Block)
+            .join(Message)
+            .where(Message.sequence_id == seq, Block.kind == BlockKind.CODE)
+        ).first()
+        assert code is not None
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        token = log_in(client, "rita")
+        edits = f"/review/sequences/{seq}/blocks/{code.id}/edits"
+        first = client.post(edits, data={"content": RIGHT, "rerun": "1", "csrf_token": token})
+        assert first.status_code == 303
+        second = client.post(
+            edits, data={"content": RIGHT + "\n", "rerun": "1", "csrf_token": token}
+        )
+    assert second.status_code == 429
+    assert "Not re-run" in second.text and "a minute is spent" in second.text
+    assert second.headers["content-security-policy"].startswith("default-src 'self'")
+    with transaction(db) as session:
+        runs = [
+            edit.run_status for edit in session.scalars(select(BlockEdit).order_by(BlockEdit.id))
+        ]
+    assert runs == [ExecutionStatus.PASSED, None]

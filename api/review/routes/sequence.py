@@ -8,6 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.deps import AppSettings, SessionFactory
+from api.errors import ApiError
+from api.interactive import Budget, InteractiveBudget
 from api.review.errors import DashboardError
 from api.review.filters import QueueParams, filters_from_query_string, parse_filters
 from api.review.pages import render
@@ -148,14 +150,27 @@ def _language_to_rerun(block: Block) -> str:
     return language
 
 
-def _rerun_and_store(factory: SessionFactory, login: Login, sequence_id: int, edit_id: int) -> None:
-    """Run an edit's code (outside any transaction: it takes seconds) and store the verdict."""
+def _rerun_and_store(
+    factory: SessionFactory, budget: InteractiveBudget, login: Login, sequence_id: int, edit_id: int
+) -> None:
+    """Run an edit's code (outside any transaction: it takes seconds) and store the verdict.
+
+    Re-runs draw on the same interactive budget as ``/v1/execute``, per user: over it the page
+    says so (429) and nothing runs; a just-saved edit stays saved.
+    """
     with transaction(factory) as session:
         edit = get_edit(session, sequence_id=sequence_id, edit_id=edit_id)
         language = _language_to_rerun(edit.block)
         tests = edit.block.message.sequence.instruction.tests
         code = edit.content
-    result = rerun(code, language=language, tests=tests)
+    try:
+        with budget.admit(f"user-{login.user_id}"):
+            result = rerun(code, language=language, tests=tests)
+    except ApiError as refused:
+        wait = (refused.headers or {}).get("Retry-After", "a few")
+        raise DashboardError(
+            refused.status, f"Not re-run: {refused.message}; try again in {wait} s."
+        ) from refused
     with transaction(factory) as session:
         record_rerun(
             session, sequence_id=sequence_id, edit_id=edit_id, actor_id=login.user_id, result=result
@@ -168,6 +183,7 @@ def edit_block_route(
     block_id: RowId,
     *,
     factory: SessionFactory,
+    budget: Budget,
     login: PostingLogin,
     content: Annotated[str, Form(max_length=MAX_BLOCK_CHARS)],
     note: Annotated[str, Form(max_length=500)] = "",
@@ -191,7 +207,7 @@ def edit_block_route(
             if rerun_after and is_code:
                 _language_to_rerun(edit.block)  # refused here, the edit is rolled back
         if rerun_after and is_code:
-            _rerun_and_store(factory, login, sequence_id, edit_id)
+            _rerun_and_store(factory, budget, login, sequence_id, edit_id)
     except StoreError as error:
         raise _as_page_error(error) from error
     return RedirectResponse(_sequence_url(sequence_id, params, f"block-{block_id}"), 303)
@@ -201,7 +217,9 @@ def edit_block_route(
 def rerun_edit(
     sequence_id: RowId,
     edit_id: RowId,
+    *,
     factory: SessionFactory,
+    budget: Budget,
     login: PostingLogin,
     filters: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
@@ -210,7 +228,7 @@ def rerun_edit(
     try:
         with transaction(factory) as session:
             block_id = get_edit(session, sequence_id=sequence_id, edit_id=edit_id).block_id
-        _rerun_and_store(factory, login, sequence_id, edit_id)
+        _rerun_and_store(factory, budget, login, sequence_id, edit_id)
     except StoreError as error:
         raise _as_page_error(error) from error
     return RedirectResponse(_sequence_url(sequence_id, params, f"block-{block_id}"), 303)
