@@ -97,6 +97,9 @@ class BlockSpec(BaseModel):
     compile_duration_s: float | None = None
     run_duration_s: float | None = None
     truncated: bool = False
+    multipl_e_status: ExecutionStatus | None = None
+    passed_with_errors: bool = False
+    program: str | None = None
     llm_call_id: int | None = None
 
     @model_validator(mode="after")
