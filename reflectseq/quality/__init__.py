@@ -1,5 +1,6 @@
 """Quality flags of stored sequences: benchmark contamination, near-duplicate instructions,
-tests that assert nothing, and records too long for a trainer's ``max_len``.
+tests that assert nothing, records too long for a trainer's ``max_len``, and runs that passed
+while their stderr carried an error.
 
 Flags are computed here and stored in ``Sequence.flags``; exports read them to exclude or count
 records. A flagged record is never dropped silently: every exclusion shows in the manifest.

@@ -83,6 +83,17 @@ def tests_assert_nothing(sequence: LoadedSequence) -> bool:
     return not asserts_something(code, sequence.language)
 
 
+def passed_with_errors(sequence: LoadedSequence) -> bool:
+    """True when one of the sequence's executions passed while its stderr carried an error.
+
+    Such a pass (bash going on after ``syntax error in expression``, a traceback from a thread)
+    is not a clean one: training on it teaches that the error is fine.
+    """
+    return any(
+        block.passed_with_errors for message in sequence.messages for block in message.blocks
+    )
+
+
 class FlagComputer:
     """Computes the flags of one sequence after another (near-duplicates depend on order)."""
 
@@ -115,6 +126,7 @@ class FlagComputer:
             ],
             Flag.NEAR_DUPLICATE: self._near_duplicate_of(sequence),
             Flag.NO_ASSERTS: tests_assert_nothing(sequence),
+            Flag.PASSED_WITH_ERRORS: passed_with_errors(sequence),
         }
         if self.length_limit is not None:
             try:

@@ -18,6 +18,7 @@ class Flag(StrEnum):
     NEAR_DUPLICATE = "near_duplicate"
     NO_ASSERTS = "no_asserts"
     OVER_LENGTH = "over_length"
+    PASSED_WITH_ERRORS = "passed_with_errors"
 
 
 # The key each flag is stored under; a flag is raised when its key holds a truthy value.
@@ -26,7 +27,13 @@ FLAG_KEYS: dict[Flag, str] = {
     Flag.NEAR_DUPLICATE: "near_duplicate_of",  # id of the earlier sequence it duplicates
     Flag.NO_ASSERTS: "no_asserts",  # true when the tests run assert nothing
     Flag.OVER_LENGTH: "over_length",  # {tokenizer, tokens, max_len}
+    Flag.PASSED_WITH_ERRORS: "passed_with_errors",  # true when a passed run printed an error
 }
+
+
+# Left out of exports unless asked otherwise: a contaminated record leaks a benchmark, and a
+# record whose run passed while printing an error teaches that the error is fine.
+DEFAULT_EXCLUDED_FLAGS = (Flag.CONTAMINATION, Flag.PASSED_WITH_ERRORS)
 
 
 def raised_flags(flags: Mapping[str, Any] | None) -> frozenset[Flag]:
