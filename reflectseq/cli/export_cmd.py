@@ -143,7 +143,8 @@ def compute(
     ),
     database_url: str | None = DatabaseOption,
 ) -> None:
-    """Compute contamination, near-duplicate, no-assert and over-length flags and store them."""
+    """Compute the quality flags (contamination, near-duplicates, no asserts, over-length,
+    passed with errors) of completed sequences and store them."""
     if (tokenizer is None) != (max_len is None):
         console.print("[red]--tokenizer and --max-len go together[/red]")
         raise typer.Exit(code=2)
