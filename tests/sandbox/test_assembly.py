@@ -280,6 +280,11 @@ def test_ruby_test_case_and_main_guard_go() -> None:
             '    assert(1);\n    { import std.stdio : stdout; stdout.writeln("{s}")',
         ),
         ("go", "func TestX(t *testing.T) {}\n", 'func Test_{s}(t *testing.T) { t.Log("{s}") }'),
+        (
+            "py",
+            "if True:\n    unittest.main()\n",
+            '    if reflectseq_result.wasSuccessful(): print("{s}", flush=True)\n    raise SystemExit(',
+        ),
     ],
 )
 def test_sentinel_goes_after_the_last_test(language: str, tests: str, expected: str) -> None:

@@ -105,6 +105,20 @@ def test_exiting_before_the_tests_end_is_not_a_pass(name: str) -> None:
     assert result.message and "did not run to their end" in result.message
 
 
+UNITTEST_SUITE = (
+    "import unittest\n\n\nclass TestAdd(unittest.TestCase):\n"
+    "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n\n\n"
+    'if __name__ == "__main__":\n    unittest.main()\n'
+)
+
+
+def test_unittest_main_at_the_end_of_the_tests_still_reports_its_run() -> None:
+    right = execute(run("py", answer("py", correct=True), UNITTEST_SUITE))
+    assert right.status == ExecutionStatus.PASSED, right
+    wrong = execute(run("py", answer("py", correct=False), UNITTEST_SUITE))
+    assert wrong.status == wrong.multipl_e_status == ExecutionStatus.FAILED, wrong
+
+
 def test_correct_answer_with_an_exit_hook_still_passes() -> None:
     code = "import atexit, os\natexit.register(os._exit, 0)\n\ndef add(a, b):\n    return a + b\n"
     result = execute(run("py", code, DRIVEN["py"].tests))
