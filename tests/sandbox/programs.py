@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
+from reflectseq.languages import get_language, language_codes
+from reflectseq.sandbox.local import missing_toolchain
+
 
 @dataclass(frozen=True)
 class Programs:
@@ -297,3 +302,13 @@ def split_checked(language: str, *, expected: str) -> tuple[str, str]:
     program = PROGRAMS[language].checked.replace("{expected}", expected)
     start = program.index(TESTS_START[language])
     return program[:start], program[start:]
+
+
+# The languages this host can run, and the slow ones among them (JVM start-up, scalac, tsc).
+LOCAL = [code for code in language_codes() if not missing_toolchain(get_language(code))]
+SLOW = {"scala", "clj", "ts", "java"}
+
+
+def marked_slow(codes: list[str]) -> list[object]:
+    """``codes`` as parameters, the slow languages marked ``slow``."""
+    return [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c for c in codes]

@@ -13,25 +13,16 @@ from __future__ import annotations
 import pytest
 
 from reflectseq.enums import ExecutionStatus
-from reflectseq.languages import get_language, language_codes
 from reflectseq.sandbox import ExecutionRequest, execute
-from reflectseq.sandbox.local import missing_toolchain
 from tests.sandbox.drivers import DRIVEN, answer
-from tests.sandbox.programs import split_checked
-
-LOCAL = [code for code in language_codes() if not missing_toolchain(get_language(code))]
-SLOW = {"scala", "clj", "ts", "java"}
-
-
-def _params(codes: list[str]) -> list[object]:
-    return [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c for c in codes]
+from tests.sandbox.programs import LOCAL, marked_slow, split_checked
 
 
 def run(language: str, code: str, tests: str | None) -> ExecutionRequest:
     return ExecutionRequest(language=language, code=code, tests=tests)
 
 
-@pytest.mark.parametrize("language", _params(sorted(DRIVEN)))
+@pytest.mark.parametrize("language", marked_slow(sorted(DRIVEN)))
 def test_correct_answer_with_its_own_driver_passes(language: str) -> None:
     result = execute(run(language, answer(language, correct=True), DRIVEN[language].tests))
     assert result.status == ExecutionStatus.PASSED, result
@@ -40,13 +31,13 @@ def test_correct_answer_with_its_own_driver_passes(language: str) -> None:
     assert result.run is not None and "reflectseq_end_" not in result.run.stdout
 
 
-@pytest.mark.parametrize("language", _params(sorted(DRIVEN)))
+@pytest.mark.parametrize("language", marked_slow(sorted(DRIVEN)))
 def test_wrong_answer_with_its_own_driver_fails(language: str) -> None:
     result = execute(run(language, answer(language, correct=False), DRIVEN[language].tests))
     assert result.status == ExecutionStatus.FAILED, result
 
 
-@pytest.mark.parametrize("language", _params(sorted(DRIVEN)))
+@pytest.mark.parametrize("language", marked_slow(sorted(DRIVEN)))
 def test_answer_and_tests_pasted_together_are_misjudged(language: str) -> None:
     """What assembly fixes: the plain concatenation fails the right answer or passes the wrong."""
     verdicts = [
@@ -57,7 +48,7 @@ def test_answer_and_tests_pasted_together_are_misjudged(language: str) -> None:
     assert not right or wrong, verdicts
 
 
-@pytest.mark.parametrize("language", _params(LOCAL))
+@pytest.mark.parametrize("language", marked_slow(LOCAL))
 def test_multipl_e_suites_keep_their_verdict_with_the_end_of_tests_check(language: str) -> None:
     passing = execute(run(language, *split_checked(language, expected="5")))
     assert passing.status == ExecutionStatus.PASSED, passing
