@@ -29,6 +29,12 @@ class InstructionSpec(BaseModel):
     tests: str | None = Field(default=None, max_length=MAX_TESTS_CHARS)
     entry_point: str | None = Field(default=None, max_length=200)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    solution: str | None = Field(
+        default=None,
+        max_length=MAX_TESTS_CHARS,
+        description="A reference solution: the API runs it once against the tests and refuses "
+        "the task if it fails. It is not stored and not shown to the model.",
+    )
 
     @field_validator("text")
     @classmethod
