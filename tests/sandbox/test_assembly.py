@@ -197,12 +197,12 @@ def test_python_multiline_statements_go_whole() -> None:
         "def add(a, b):\n    return a + b\n"
         "print(add(\n1, 2))\n"
         'assert add(2, 2) == 4, \\\n    "four"\n'
-        "unittest.main()\nx = 1\n"
+        "unittest.main()\nmain()\nsys.exit(main())\nx = 1\n"
     )
     built = program("py", code, "assert add(2, 3) == 5\n")
     assert "print(" not in built.replace(f'print("{SENTINEL}"', "")
     assert '"four"' not in built
-    assert "unittest.main" not in built
+    assert "unittest.main" not in built and "main()" not in built
     assert "x = 1" in built
 
 

@@ -65,7 +65,7 @@ FORGERIES = {
     "py_sys_exit": ("py", "import sys\n\ndef add(a, b):\n    sys.exit(0)\n"),
     "py_exit_before_tests": (
         "py",
-        "import sys\n\ndef add(a, b):\n    return a - b\n\nsys.exit(0)\n",
+        "import os\n\ndef add(a, b):\n    return a - b\n\nos._exit(0)\n",
     ),
     "js_process_exit": ("js", "function add(a, b) {\n  process.exit(0);\n}\n"),
     "cpp_exit": ("cpp", "#include <cstdlib>\nlong add(long a, long b) { std::exit(0); }\n"),
@@ -108,6 +108,12 @@ def test_unittest_main_at_the_end_of_the_tests_still_reports_its_run() -> None:
     assert right.status == ExecutionStatus.PASSED, right
     wrong = execute(run("py", answer("py", correct=False), UNITTEST_SUITE))
     assert wrong.status == wrong.multipl_e_status == ExecutionStatus.FAILED, wrong
+
+
+def test_a_top_level_exit_in_the_models_driver_is_dropped() -> None:
+    code = "import sys\n\ndef add(a, b):\n    return a + b\n\nsys.exit(main())\n"
+    result = execute(run("py", code, DRIVEN["py"].tests))
+    assert result.status == ExecutionStatus.PASSED, result
 
 
 def test_correct_answer_with_an_exit_hook_still_passes() -> None:
