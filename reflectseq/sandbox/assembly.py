@@ -136,7 +136,8 @@ def _extent(rule: CodeRule, match: re.Match[str], code: str, masked: str) -> tup
     if rule.extent == "line":
         return start, _line_end(code, max(end - 1, start))
     if rule.extent == "indented":
-        return start, _indented_end(masked, start, rule.end)
+        block_end = _indented_end(masked, start, rule.end)
+        return None if block_end is None else (start, block_end)
     opening = end - 1
     if opening < 0 or masked[opening] not in ("{" if rule.extent == "braced" else "("):
         return None
@@ -150,8 +151,10 @@ def _extent(rule: CodeRule, match: re.Match[str], code: str, masked: str) -> tup
     return start, _through_rest_of_line(masked, after)
 
 
-def _logical_line_end(masked: str, start: int) -> int:
-    """Past the newline ending the statement that starts at ``start`` (brackets balanced)."""
+def _logical_line_end(masked: str, start: int) -> int | None:
+    """Past the newline ending the statement that starts at ``start``: brackets balanced, no
+    backslash continuation. ``None`` when its brackets never close (a syntax error that the
+    run, not assembly, must report)."""
     depth = 0
     for index in range(start, len(masked)):
         char = masked[index]
@@ -159,16 +162,16 @@ def _logical_line_end(masked: str, start: int) -> int:
             depth += 1
         elif char in ")]}":
             depth -= 1
-        elif char == "\n" and depth <= 0:
+        elif char == "\n" and depth <= 0 and masked[index - 1] != "\\":
             return index + 1
-    return len(masked)
+    return len(masked) if depth <= 0 else None
 
 
 def _indentation(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
-def _indented_end(masked: str, start: int, end_pattern: str | None) -> int:
+def _indented_end(masked: str, start: int, end_pattern: str | None) -> int | None:
     """The end of a block opened by the line at ``start``: every deeper-indented line below it.
 
     Blank lines and lines inside a string or comment (a docstring) belong to the block, except
@@ -177,7 +180,7 @@ def _indented_end(masked: str, start: int, end_pattern: str | None) -> int:
     header_indent = _indentation(masked[start : _line_end(masked, start)])
     position = _logical_line_end(masked, start)
     block_end = position
-    while position < len(masked):
+    while position is not None and position < len(masked):
         line = masked[position : _line_end(masked, position)]
         if not line.strip(" \t\n"):
             position += len(line)

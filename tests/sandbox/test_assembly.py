@@ -196,7 +196,7 @@ def test_python_multiline_statements_go_whole() -> None:
     code = (
         "def add(a, b):\n    return a + b\n"
         "print(add(\n1, 2))\n"
-        'assert add(2, 2) == 4, \\\n    "four"\n'
+        'assert add(2, 2) == 4, \\\n"four"\n'
         "unittest.main()\nmain()\nsys.exit(main())\nx = 1\n"
     )
     built = program("py", code, "assert add(2, 3) == 5\n")
@@ -204,6 +204,12 @@ def test_python_multiline_statements_go_whole() -> None:
     assert '"four"' not in built
     assert "unittest.main" not in built and "main()" not in built
     assert "x = 1" in built
+
+
+def test_python_driver_with_unclosed_brackets_is_left_for_the_run_to_report() -> None:
+    code = "def add(a, b):\n    return a + b\n\nprint(add(1, 2)\nx = 1\n"
+    built = program("py", code, "assert add(2, 3) == 5\n")
+    assert "print(add(1, 2)\nx = 1" in built
 
 
 def test_python_main_guard_inside_a_docstring_is_text() -> None:
