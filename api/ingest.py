@@ -2,7 +2,8 @@
 
 The body is never held whole (except in the small JSON variant). Chunks are pulled from the
 request stream into a worker thread, split into JSONL lines there, validated line by line with
-``InstructionSpec`` and the language table, and fed lazily to
+``InstructionSpec`` and the language table (a task's reference ``solution``, if given, is run
+against its tests in the sandbox), and fed lazily to
 ``create_instruction_set``, which inserts in batches. The database work is one transaction: a
 bad line rolls everything back, so an invalid set stores nothing. Once the first error is
 seen, inserting stops but validation goes on, so one answer lists up to
@@ -35,6 +36,7 @@ from reflectseq.llm.endpoints import (
     EndpointRegistry,
     resolve_generation_config,
 )
+from reflectseq.reference_check import solution_problem
 from reflectseq.specs import GenerationConfigSpec, InstructionSpec
 from reflectseq.storable import FieldPath, unstorable
 from reflectseq.store.errors import Conflict
@@ -245,6 +247,11 @@ class InstructionValidator:
                     )
                 ]
             )
+            return None
+        failure = solution_problem(spec, code)
+        if failure is not None:
+            field = field_path([*prefix, "solution"])
+            self._fail([ErrorDetail(line=item.line, field=field, message=failure)])
             return None
         return spec if code == spec.language else spec.model_copy(update={"language": code})
 

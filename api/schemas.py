@@ -214,6 +214,12 @@ class BlockOut(BaseModel):
     compile_duration_s: float | None
     run_duration_s: float | None
     truncated: bool
+    multipl_e_status: ExecutionStatus | None = Field(
+        description="MultiPL-E's exit-code verdict; execution_status also needs the tests to "
+        "have run to their end."
+    )
+    passed_with_errors: bool = Field(description="Passed, but stderr carries an error.")
+    program: str | None = Field(description="The source that ran (code block plus tests).")
     llm_call_id: int | None
 
 

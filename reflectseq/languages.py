@@ -11,14 +11,26 @@ import tomllib
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 # Found through the package, so that it also loads from an installed wheel.
 LANGUAGES_TOML = Path(str(files("sandbox_images").joinpath("languages.toml")))
 
 MemoryPolicy = Literal["address_space", "runtime", "none"]
+
+
+def _compiled(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+    return pattern
+
+
+Regex = Annotated[str, AfterValidator(_compiled)]
+"""A Python regular expression, checked when the table loads."""
 
 
 class PassRule(BaseModel):
@@ -28,27 +40,129 @@ class PassRule(BaseModel):
 
     exit_code: int = 0
     stderr_must_be_empty: bool = False
-    failure_patterns: tuple[str, ...] = ()
-    success_patterns: tuple[str, ...] = ()
-    compile_error_patterns: tuple[str, ...] = ()
-    assertion_patterns: tuple[str, ...] = ()
-    memory_patterns: tuple[str, ...] = ()
-
-    @field_validator(
-        "failure_patterns",
-        "success_patterns",
-        "compile_error_patterns",
-        "assertion_patterns",
-        "memory_patterns",
+    failure_patterns: tuple[Regex, ...] = ()
+    success_patterns: tuple[Regex, ...] = ()
+    compile_error_patterns: tuple[Regex, ...] = ()
+    assertion_patterns: tuple[Regex, ...] = ()
+    memory_patterns: tuple[Regex, ...] = ()
+    stderr_error_patterns: tuple[Regex, ...] = Field(
+        default=(), description="A passed run whose stderr matches one passed with errors."
     )
-    @classmethod
-    def _patterns_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
-        return patterns
+
+
+class Syntax(BaseModel):
+    """How comments and strings look, so that assembly rules never match inside them.
+
+    The default is the C family's (``//``, ``/* */``, ``"..."``, ``'c'`` character literals).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line_comments: tuple[str, ...] = ("//",)
+    block_comments: tuple[tuple[str, str], ...] = (("/*", "*/"),)
+    strings: tuple[str, ...] = ('"',)
+    raw_strings: tuple[str, ...] = ()
+    char_literals: bool = True
+
+
+Extent = Literal["braced", "call", "indented", "line", "match"]
+
+
+class CodeRule(BaseModel):
+    """A part of the model's code that is dropped (or rewritten) when the task brings tests."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pattern: Regex = Field(description="Where the part starts (a regular expression, multi-line).")
+    extent: Extent = Field(
+        description="braced: through the block the match opens; call: through the parenthesis "
+        "the match opens; indented: the line and the lines indented below it; line: the lines "
+        "of the match; match: the match itself."
+    )
+    tests: Regex | None = Field(default=None, description="Apply only when the tests match this.")
+    same_name: bool = Field(
+        default=False,
+        description="Only parts whose (?P<name>...) the tests define too (see `definitions`).",
+    )
+    replace: str | None = Field(default=None, description="extent = match: the replacement.")
+    end: Regex | None = Field(
+        default=None, description="extent = indented: the line closing the block (`end`)."
+    )
+
+
+class Header(BaseModel):
+    """A line the program must start with (``package main``, ``<?php``) when it has none."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pattern: Regex
+    text: str
+
+
+class Enclosing(BaseModel):
+    """The tests end with the closing brace of a class the code must leave open.
+
+    MultiPL-E's Java, C# and Scala suites are the ``main`` method plus that brace: the solution's
+    last class is reopened (or ``opening`` put first when the code declares none) and, when the
+    run command names the class, renamed to ``name``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    opening: str
+    header: Regex = Field(description="Finds the reopened block's (?P<name>...) in its header.")
+    name: str | None = None
+
+
+class Imports(BaseModel):
+    """Merged import declarations (Go rejects both unused and missing imports)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    style: Literal["go"]
+    implicit: tuple[str, ...] = Field(
+        default=(), description="Standard packages imported when used but not imported."
+    )
+
+
+class SentinelRule(BaseModel):
+    """Where the end-of-tests line is printed: after the tests, inside a block or by rewriting.
+
+    ``{sentinel}`` in ``text`` and ``with`` stands for the line.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    tests: Regex | None = Field(default=None, description="Fits only when the tests match this.")
+    inside: Regex | None = Field(
+        default=None, description="A block of the tests: `text` goes before its closing brace."
+    )
+    replace: Regex | None = Field(
+        default=None, description="The last match in the tests is replaced by `with`."
+    )
+    with_: str | None = Field(default=None, alias="with")
+    text: str = Field(default="", description="The statement that prints the line.")
+    indent: Literal["none", "last_line"] = "none"
+
+
+class Assembly(BaseModel):
+    """How the program is put together from the model's code and the task's tests."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    syntax: Syntax = Syntax()
+    header: Header | None = None
+    definitions: tuple[Regex, ...] = Field(
+        default=(), description="Top-level definitions of the tests, with a (?P<name>...)."
+    )
+    rules: tuple[CodeRule, ...] = ()
+    hoist: tuple[Regex, ...] = Field(
+        default=(), description="Lines of the tests that must come first (imports)."
+    )
+    between: str = Field(default="", description="Text between the code and the tests.")
+    enclosing: Enclosing | None = None
+    imports: Imports | None = None
+    sentinel: tuple[SentinelRule, ...] = ()
 
 
 class Language(BaseModel):
@@ -78,6 +192,7 @@ class Language(BaseModel):
         default=(), description="Extra shell steps of the image, after the packages."
     )
     pass_rule: PassRule = PassRule()
+    assembly: Assembly = Assembly()
 
     @field_validator("file_name")
     @classmethod
@@ -101,13 +216,15 @@ class Language(BaseModel):
 
 
 def _parse_table(raw: dict[str, Any]) -> dict[str, Language]:
-    """Merge each language with the [defaults] table and validate it."""
+    """Merge each language with the [defaults] table (env and pass_rule key by key); validate."""
     defaults = dict(raw.get("defaults", {}))
     default_env = defaults.pop("env", {})
+    default_rule = defaults.pop("pass_rule", {})
     languages: dict[str, Language] = {}
     for code, entry in raw.get("languages", {}).items():
         merged = {**defaults, **entry, "code": code}
         merged["env"] = {**default_env, **entry.get("env", {})}
+        merged["pass_rule"] = {**default_rule, **entry.get("pass_rule", {})}
         try:
             languages[code] = Language.model_validate(merged)
         except ValueError as exc:

@@ -31,6 +31,12 @@ class InstructionSpec(BaseModel):
     tests: str | None = Field(default=None, max_length=MAX_TESTS_CHARS)
     entry_point: str | None = Field(default=None, max_length=200)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    solution: str | None = Field(
+        default=None,
+        max_length=MAX_TESTS_CHARS,
+        description="A reference solution: the API runs it once against the tests and refuses "
+        "the task if it fails. It is not stored and not shown to the model.",
+    )
 
     @field_validator("text")
     @classmethod
@@ -110,6 +116,9 @@ class BlockSpec(BaseModel):
     compile_duration_s: float | None = None
     run_duration_s: float | None = None
     truncated: bool = False
+    multipl_e_status: ExecutionStatus | None = None
+    passed_with_errors: bool = False
+    program: str | None = None
     llm_call_id: int | None = None
 
     @model_validator(mode="after")

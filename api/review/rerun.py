@@ -1,7 +1,8 @@
 """Re-running an edited code block in the sandbox, the way the loop ran the original.
 
-For a task with tests, the loop executes the solution followed by the tests (MultiPL-E style),
-so a re-run does the same: otherwise an edit could "pass" only because nothing checked it.
+For a task with tests, the loop executes the solution followed by the tests (MultiPL-E style,
+assembled by the sandbox under the language's rules, with the end-of-tests check), so a re-run
+does the same: otherwise an edit could "pass" only because nothing checked it.
 """
 
 from __future__ import annotations
@@ -10,11 +11,6 @@ from reflectseq.db.models import Block
 from reflectseq.languages import resolve_language
 from reflectseq.sandbox import execute
 from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult
-
-
-def program_for(code: str, tests: str | None) -> str:
-    """The full program of a code block: the code, then the task's tests when it has some."""
-    return f"{code}\n{tests}" if tests else code
 
 
 def runnable_language(block: Block) -> str | None:
@@ -30,4 +26,5 @@ def runnable_language(block: Block) -> str | None:
 
 def rerun(code: str, *, language: str, tests: str | None) -> ExecutionResult:
     """Execute an edited block with the language's default limits (blocks: call off-loop)."""
-    return execute(ExecutionRequest(language=language, code=program_for(code, tests)))
+    code_language = resolve_language(language).code
+    return execute(ExecutionRequest(language=code_language, code=code, tests=tests))

@@ -36,6 +36,7 @@ FLAG_LABELS = {
     Flag.OVER_LENGTH: "Over length",
     Flag.SPECIAL_TOKEN_TEXT: "Special-token text",
     Flag.BIDI_CONTROLS: "Bidi controls",
+    Flag.PASSED_WITH_ERRORS: "Passed with errors",
 }
 
 

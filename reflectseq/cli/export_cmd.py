@@ -23,7 +23,7 @@ from reflectseq.export.writers import BlockRendering
 from reflectseq.quality.benchmarks import humaneval_problems, mbpp_problems
 from reflectseq.quality.compute import FlagComputer, LengthLimit, compute_flags
 from reflectseq.quality.contamination import ContaminationIndex
-from reflectseq.quality.flags import Flag
+from reflectseq.quality.flags import DEFAULT_EXCLUDED_FLAGS, Flag
 from reflectseq.quality.near_duplicates import DEFAULT_THRESHOLD, NearDuplicateFinder
 from reflectseq.quality.over_length import TokenizerUnavailable, load_tokenizer
 from reflectseq.quality.special_text import (
@@ -86,7 +86,7 @@ def export(
     since: datetime | None = typer.Option(None, help="Created at or after (UTC if no zone)."),
     until: datetime | None = typer.Option(None, help="Created before (UTC if no zone)."),
     exclude_flags: list[Flag] = typer.Option(
-        [Flag.CONTAMINATION], "--exclude-flag", help="Leave out records with this flag."
+        list(DEFAULT_EXCLUDED_FLAGS), "--exclude-flag", help="Leave out records with this flag."
     ),
     keep_flagged: bool = typer.Option(
         False, "--keep-flagged", help="Exclude no flag (overrides --exclude-flag)."

@@ -27,16 +27,25 @@ app = typer.Typer(
 def run(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
     language: str = typer.Option(..., "--language", "-l", help="Language code or alias, e.g. py."),
+    tests: Path | None = typer.Option(
+        None,
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="Tests appended to FILE under the language's assembly rules (with the end-of-tests "
+        "check); without it FILE is run as it is.",
+    ),
     stdin: Path | None = typer.Option(None, help="File fed to the program's standard input."),
     run_timeout: float | None = typer.Option(None, help="Seconds the run step may take."),
     memory_mb: int | None = typer.Option(None, help="Memory budget in MiB."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
 ) -> None:
-    """Run FILE (program plus its tests) and judge it; exit code 0 when it passed."""
+    """Run FILE (program plus its tests, or --tests) and judge it; exit code 0 when it passed."""
     try:
         request = ExecutionRequest(
             language=language,
             code=file.read_text(),
+            tests=tests.read_text() if tests else None,
             stdin=stdin.read_text() if stdin else None,
             run_timeout=run_timeout,
             memory_mb=memory_mb,
@@ -58,6 +67,8 @@ def run(
         typer.echo(
             f"status: {result.status.value}" + (f" ({result.message})" if result.message else "")
         )
+        if result.passed_with_errors:
+            typer.echo(f"passed with errors on stderr: {result.stderr_error}")
     raise typer.Exit(0 if result.passed else 1)
 
 

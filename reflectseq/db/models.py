@@ -283,6 +283,14 @@ class Block(Base):
     compile_duration_s: Mapped[float | None] = mapped_column(Float)
     run_duration_s: Mapped[float | None] = mapped_column(Float)
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # MultiPL-E's exit-code verdict, kept beside execution_status (which also requires the
+    # end-of-tests line), so pass rates stay comparable with published ones.
+    multipl_e_status: Mapped[ExecutionStatus | None] = mapped_column(
+        str_enum(ExecutionStatus, "multipl_e_status")
+    )
+    passed_with_errors: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The source that ran, when the sandbox assembled it from the code block and the tests.
+    program: Mapped[str | None] = mapped_column(Text)
     llm_call_id: Mapped[int | None] = mapped_column(ForeignKey("llm_call.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -2,7 +2,9 @@
 
 All programs of a run go to ``execute_many`` as one batch, so the sandbox's concurrency limit
 (not this module) decides how many run at once, and the order of results is the order of
-samples.
+samples. Each program is sent whole (prompt, completion, tests) and judged by MultiPL-E's verdict
+(``multipl_e_status``), without reflectseq's assembly or end-of-tests check, so pass@k stays
+comparable with published numbers.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reflectseq.enums import ExecutionStatus
 from reflectseq.evaluation.passk import pass_at_k, problem_pass_at_k
 from reflectseq.evaluation.problems import Problem
 from reflectseq.sandbox import execute_many
@@ -89,8 +92,8 @@ def score(
             samples.append(
                 SampleResult(
                     completion=code,
-                    status=str(verdict.status),
-                    passed=verdict.passed,
+                    status=str(verdict.multipl_e_status),
+                    passed=verdict.multipl_e_status == ExecutionStatus.PASSED,
                     detail=_detail(verdict),
                 )
             )

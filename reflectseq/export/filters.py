@@ -16,7 +16,7 @@ from sqlalchemy import Select, case, func, select
 
 from reflectseq.db.models import GenerationConfig, Review, Sequence
 from reflectseq.enums import ReviewStatus, SequenceStatus
-from reflectseq.quality.flags import Flag
+from reflectseq.quality.flags import DEFAULT_EXCLUDED_FLAGS, Flag
 from reflectseq.specs import MAX_INT32
 from reflectseq.storable import require_storable
 
@@ -73,7 +73,7 @@ class ExportFilters(BaseModel):
         default=None, description="Sequences created before this time."
     )
     exclude_flags: list[Flag] = Field(
-        default_factory=lambda: [Flag.CONTAMINATION],
+        default_factory=lambda: list(DEFAULT_EXCLUDED_FLAGS),
         description="Records raising any of these flags are left out (and counted).",
     )
     require_flags: list[Flag] = Field(

@@ -12,11 +12,15 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class LoadedBlock:
-    """One block: its kind (text, code, execution, analysis), content and code language."""
+    """One block: its kind (text, code, execution, analysis), content and code language.
+
+    ``passed_with_errors`` marks an execution that passed while its stderr carried an error.
+    """
 
     kind: str
     content: str
     language: str | None = None
+    passed_with_errors: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,7 @@ def _stream_query(filters: ExportFilters, *, with_instruction: bool) -> Select[A
         Block.content,
         Block.language,
         _latest_edit_content(),
+        Block.passed_with_errors,
     ]
     query = (
         select(*columns)
@@ -111,6 +112,7 @@ def _loaded(rows: list[Seq[Any]], *, with_instruction: bool) -> LoadedSequence:
                     kind=row[offset + 2],
                     content=row[offset + 3] if row[offset + 5] is None else row[offset + 5],
                     language=row[offset + 4],
+                    passed_with_errors=bool(row[offset + 6]),
                 )
                 for row in group
             ),

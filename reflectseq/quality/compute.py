@@ -98,6 +98,17 @@ def bidi_controls(sequence: LoadedSequence) -> dict[str, int] | None:
     return {"characters": found} if found else None
 
 
+def passed_with_errors(sequence: LoadedSequence) -> bool:
+    """True when one of the sequence's executions passed while its stderr carried an error.
+
+    Such a pass (bash going on after ``syntax error in expression``, a traceback from a thread)
+    is not a clean one: training on it teaches that the error is fine.
+    """
+    return any(
+        block.passed_with_errors for message in sequence.messages for block in message.blocks
+    )
+
+
 class FlagComputer:
     """Computes the flags of one sequence after another (near-duplicates depend on order)."""
 
@@ -133,6 +144,7 @@ class FlagComputer:
             Flag.NEAR_DUPLICATE: self._near_duplicate_of(sequence),
             Flag.NO_ASSERTS: tests_assert_nothing(sequence),
             Flag.BIDI_CONTROLS: bidi_controls(sequence),
+            Flag.PASSED_WITH_ERRORS: passed_with_errors(sequence),
         }
         try:
             record: Record | None = reflection_record(sequence)

@@ -20,6 +20,7 @@ from reflectseq.sandbox.local import LocalBackend, LocalConfig
 from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult, StepResult
 from reflectseq.sandbox.plan import ExecutionPlan, plan_execution
 from reflectseq.sandbox.supervisor import OutputLimits
+from reflectseq.sandbox.verdict import seal
 from reflectseq.settings import Settings, get_settings
 
 __all__ = [
@@ -67,10 +68,11 @@ def get_backend() -> Backend:
 
 
 def execute(request: ExecutionRequest) -> ExecutionResult:
-    """Run one program in the sandbox and judge it by its language's pass rule."""
+    """Run one program (code, plus tests if any) and judge it by its language's pass rule."""
     plan = plan_execution(request, default_memory_mb=get_settings().sandbox_memory_mb)
     started = time.perf_counter()
-    result = get_backend().execute(plan)
+    result = seal(plan.language.pass_rule, get_backend().execute(plan), plan.sentinel)
+    result = result.model_copy(update={"program": plan.program})
     SANDBOX_SECONDS.labels(language=plan.language.code, status=result.status.value).observe(
         time.perf_counter() - started
     )

@@ -8,7 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reflectseq.languages import Language, resolve_language
+from reflectseq.sandbox.assembly import assemble
 from reflectseq.sandbox.models import ExecutionRequest
+from reflectseq.sandbox.verdict import new_sentinel
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,10 @@ class ExecutionPlan:
     memory_mb: int
     stdin: bytes
     env: dict[str, str]
+    program: str | None = None
+    """The source assembled from the request's code and tests; ``None`` without tests."""
+    sentinel: str | None = None
+    """The end-of-tests line the program prints after its last test, if it has one."""
 
 
 def _render(
@@ -60,11 +66,12 @@ def loosened_limits(request: ExecutionRequest, *, default_memory_mb: int) -> lis
 
 
 def plan_execution(request: ExecutionRequest, *, default_memory_mb: int) -> ExecutionPlan:
-    """Resolve the language and fill every limit the request leaves to the table."""
+    """Resolve the language, assemble code and tests, fill every limit left to the table."""
     language = resolve_language(request.language)
     memory_mb = request.memory_mb or default_memory_mb
+    assembled = assemble(language, request.code, request.tests, new_sentinel())
     files = {path: text.encode() for path, text in request.files.items()}
-    files[language.file_name] = request.code.encode()
+    files[language.file_name] = assembled.program.encode()
     run = _render(language.run, language, memory_mb)
     assert run is not None
     return ExecutionPlan(
@@ -77,4 +84,6 @@ def plan_execution(request: ExecutionRequest, *, default_memory_mb: int) -> Exec
         memory_mb=memory_mb,
         stdin=(request.stdin or "").encode(),
         env=dict(language.env),
+        program=assembled.program if request.tests else None,
+        sentinel=assembled.sentinel,
     )

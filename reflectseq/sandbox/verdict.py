@@ -3,18 +3,22 @@
 Exit code 0 is not enough to call a program passed: Racket's rackunit, Clojure's clojure.test and
 Scala's runner exit 0 with failing tests, ``go test`` reports through its output and C#'s
 Debug.Assert only prints. The per-language rule comes from the language table; this module applies
-it after the limits (time, output, memory) that override any rule.
+it after the limits (time, output, memory) that override any rule. ``judge`` is MultiPL-E's
+verdict; ``seal`` adds the end-of-tests check and the errors-on-stderr flag on top of it.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import signal
 from collections.abc import Iterable
 
 from reflectseq.enums import ExecutionStatus
 from reflectseq.languages import PassRule
-from reflectseq.sandbox.models import StepResult
+from reflectseq.sandbox.models import ExecutionResult, StepResult
+
+STDERR_ERROR_CHARS = 300
 
 
 def _matches(patterns: Iterable[str], *texts: str) -> bool:
@@ -78,3 +82,52 @@ def _judge_run(  # noqa: PLR0911 (a decision table reads best as a list of retur
     if step.signal is not None and not _matches(rule.assertion_patterns, step.stderr):
         return ExecutionStatus.RUNTIME_ERROR
     return ExecutionStatus.FAILED
+
+
+def new_sentinel() -> str:
+    """A fresh end-of-tests line: random per run, so a program cannot print it in advance."""
+    return f"reflectseq_end_{secrets.token_hex(16)}"
+
+
+def _without_sentinel(stdout: str, sentinel: str) -> tuple[str, bool]:
+    """``stdout`` without the lines carrying the sentinel, and whether there was one."""
+    lines = stdout.splitlines(keepends=True)
+    kept = [line for line in lines if sentinel not in line]
+    return "".join(kept), len(kept) != len(lines)
+
+
+def _stderr_error(rule: PassRule, stderr: str) -> str | None:
+    for line in stderr.splitlines():
+        if any(re.search(pattern, line) for pattern in rule.stderr_error_patterns):
+            return line.strip()[:STDERR_ERROR_CHARS]
+    return None
+
+
+def seal(rule: PassRule, result: ExecutionResult, sentinel: str | None) -> ExecutionResult:
+    """The final verdict: MultiPL-E's, then the end-of-tests line, then errors on stderr.
+
+    MultiPL-E's rules trust the exit code, which a program forges with ``os._exit(0)``, an
+    ``atexit`` hook or ``exit(0)`` in the function under test: the tests stop early and the run
+    "passes". A run with a ``sentinel`` passes only if that line reached stdout, which happens
+    after the last test. The line is removed from the stdout that is shown and stored. A passed
+    run whose stderr reads as an error keeps its status but names the line (passed_with_errors).
+    """
+    run = result.run
+    if run is None:
+        return result
+    stdout, seen = _without_sentinel(run.stdout, sentinel) if sentinel else (run.stdout, True)
+    status, message = result.status, result.message
+    if status == ExecutionStatus.PASSED and not seen:
+        status = ExecutionStatus.FAILED
+        message = "the tests did not run to their end: the program exited before the last test"
+    return result.model_copy(
+        update={
+            "status": status,
+            "multipl_e_status": result.status,
+            "message": message,
+            "run": run.model_copy(update={"stdout": stdout}),
+            "stderr_error": _stderr_error(rule, run.stderr)
+            if status == ExecutionStatus.PASSED
+            else None,
+        }
+    )

@@ -234,6 +234,9 @@ BLOCK_FIELDS = (
     "compile_duration_s",
     "run_duration_s",
     "truncated",
+    "multipl_e_status",
+    "passed_with_errors",
+    "program",
     "llm_call_id",
 )
 

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
+from reflectseq.languages import get_language, language_codes
+from reflectseq.sandbox.local import missing_toolchain
+
 
 @dataclass(frozen=True)
 class Programs:
@@ -261,3 +266,49 @@ def passing(language: str) -> str:
 def failing(language: str) -> str:
     """The same program with a wrong expectation: its tests fail."""
     return PROGRAMS[language].checked.replace("{expected}", "6")
+
+
+# Where the test suite begins in each ``checked`` program: before it is the solution the way
+# MultiPL-E's prompt and a completion leave it (an open class in C#, Java and Scala).
+TESTS_START: dict[str, str] = {
+    "cpp": "int main() {",
+    "cs": "    public static void Main",
+    "d": "unittest",
+    "go": "func TestAdd",
+    "java": "    public static void main",
+    "jl": "using Test",
+    "js": "const assert",
+    "lua": "lu = require",
+    "php": "function candidate",
+    "pl": "use Test::Deep",
+    "py": "def check",
+    "r": "test_humaneval <- ",
+    "rb": "require 'test/unit'",
+    "rkt": "(require rackunit)",
+    "rs": "fn main",
+    "scala": "    def main",
+    "sh": "candidate() {",
+    "swift": "assert(",
+    "ts": "declare var require",
+    "ml": "let assertions",
+    "hs": "candidate ::",
+    "elixir": "ExUnit.start()",
+    "clj": "(require '[clojure.test",
+}
+
+
+def split_checked(language: str, *, expected: str) -> tuple[str, str]:
+    """The ``checked`` program as (solution, tests), the tests expecting ``expected``."""
+    program = PROGRAMS[language].checked.replace("{expected}", expected)
+    start = program.index(TESTS_START[language])
+    return program[:start], program[start:]
+
+
+# The languages this host can run, and the slow ones among them (JVM start-up, scalac, tsc).
+LOCAL = [code for code in language_codes() if not missing_toolchain(get_language(code))]
+SLOW = {"scala", "clj", "ts", "java"}
+
+
+def marked_slow(codes: list[str]) -> list[object]:
+    """``codes`` as parameters, the slow languages marked ``slow``."""
+    return [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c for c in codes]

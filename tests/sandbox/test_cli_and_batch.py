@@ -32,6 +32,24 @@ def test_run_json_reports_failure_with_nonzero_exit(tmp_path: Path) -> None:
     assert "AssertionError" in payload["run"]["stderr"]
 
 
+def test_run_with_tests_assembles_and_checks_the_end_of_the_tests(tmp_path: Path) -> None:
+    tests = tmp_path / "tests.py"
+    tests.write_text("assert add(2, 3) == 5\n")
+    right = tmp_path / "right.py"
+    right.write_text("def add(a, b):\n    return a + b\n\nprint(add(1, 1))\n")
+    result = runner.invoke(app, ["sandbox", "run", str(right), "-l", "py", "--tests", str(tests)])
+    assert result.exit_code == 0, result.output
+    assert "status: passed" in result.output and "reflectseq_end_" not in result.output
+    forged = tmp_path / "forged.py"
+    forged.write_text("import os\n\ndef add(a, b):\n    os._exit(0)\n")
+    args = ["sandbox", "run", str(forged), "-l", "py", "--tests", str(tests), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert (payload["status"], payload["multipl_e_status"]) == ("failed", "passed")
+    assert "assert add(2, 3) == 5" in payload["program"]
+
+
 def test_run_rejects_unknown_language(tmp_path: Path) -> None:
     program = tmp_path / "x.cob"
     program.write_text("DISPLAY 'HI'.\n")

@@ -8,43 +8,36 @@ from reflectseq.enums import ExecutionStatus
 from reflectseq.languages import get_language, language_codes
 from reflectseq.sandbox import ExecutionRequest, execute
 from reflectseq.sandbox.local import missing_toolchain
-from tests.sandbox.programs import PROGRAMS, failing, passing
+from tests.sandbox.programs import LOCAL, PROGRAMS, failing, marked_slow, passing
 
-LOCAL = [code for code in language_codes() if not missing_toolchain(get_language(code))]
 DOCKER_ONLY = [code for code in language_codes() if not get_language(code).debian_packages]
-# JVM start-up and scalac make these the slow ones on a small machine.
-SLOW = {"scala", "clj", "ts", "java"}
 HANG_TIMEOUT = 2.0
-
-
-def _params(codes: list[str]) -> list[object]:
-    return [pytest.param(c, marks=pytest.mark.slow) if c in SLOW else c for c in codes]
 
 
 def test_every_language_has_programs() -> None:
     assert set(PROGRAMS) == set(language_codes())
 
 
-@pytest.mark.parametrize("code", _params(LOCAL))
+@pytest.mark.parametrize("code", marked_slow(LOCAL))
 def test_passing_tests_pass(code: str) -> None:
     result = execute(ExecutionRequest(language=code, code=passing(code)))
     assert result.status == ExecutionStatus.PASSED, result
 
 
-@pytest.mark.parametrize("code", _params(LOCAL))
+@pytest.mark.parametrize("code", marked_slow(LOCAL))
 def test_failing_tests_fail(code: str) -> None:
     result = execute(ExecutionRequest(language=code, code=failing(code)))
     assert result.status == ExecutionStatus.FAILED, result
     assert result.run is not None
 
 
-@pytest.mark.parametrize("code", _params(LOCAL))
+@pytest.mark.parametrize("code", marked_slow(LOCAL))
 def test_broken_program_is_a_compile_error(code: str) -> None:
     result = execute(ExecutionRequest(language=code, code=PROGRAMS[code].compile_error))
     assert result.status == ExecutionStatus.COMPILE_ERROR, result
 
 
-@pytest.mark.parametrize("code", _params(LOCAL))
+@pytest.mark.parametrize("code", marked_slow(LOCAL))
 def test_endless_program_times_out(code: str) -> None:
     result = execute(
         ExecutionRequest(language=code, code=PROGRAMS[code].endless, run_timeout=HANG_TIMEOUT)

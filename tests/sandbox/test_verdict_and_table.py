@@ -7,8 +7,8 @@ import pytest
 from reflectseq.enums import ExecutionStatus
 from reflectseq.languages import get_language, language_codes, resolve_language
 from reflectseq.sandbox.capture import BoundedCapture
-from reflectseq.sandbox.models import StepResult
-from reflectseq.sandbox.verdict import judge
+from reflectseq.sandbox.models import ExecutionResult, StepResult
+from reflectseq.sandbox.verdict import judge, new_sentinel, seal
 
 MULTIPL_E = "cpp cs d go java jl js lua php pl py r rb rkt rs scala sh swift ts ml hs elixir clj"
 
@@ -106,3 +106,72 @@ def test_capture_replaces_what_a_database_cannot_store() -> None:
     capture = BoundedCapture(100)
     capture.feed(b"a\x00b \xff c")
     assert capture.text() == "a\ufffdb \ufffd c"
+
+
+def sealed(
+    step: StepResult, sentinel: str | None, code: str = "py", verdict: ExecutionStatus | None = None
+) -> ExecutionResult:
+    rule = get_language(code).pass_rule
+    judged = ExecutionResult(status=verdict or judge(rule, None, step), run=step)
+    return seal(rule, judged, sentinel)
+
+
+def test_sentinels_are_fresh_per_run() -> None:
+    assert new_sentinel() != new_sentinel()
+
+
+def test_pass_needs_the_sentinel_on_stdout_which_is_then_removed() -> None:
+    line = new_sentinel()
+    result = sealed(run(stdout=f"5\n{line}\n"), line)
+    assert result.status == ExecutionStatus.PASSED
+    assert result.run is not None and result.run.stdout == "5\n"
+
+
+def test_exit_zero_without_the_sentinel_is_a_failure_for_us_and_a_pass_for_multipl_e() -> None:
+    result = sealed(run(stdout="5\n", stderr="AssertionError\n"), new_sentinel())
+    assert result.status == ExecutionStatus.FAILED
+    assert result.multipl_e_status == ExecutionStatus.PASSED
+    assert result.message and "did not run to their end" in result.message
+
+
+def test_a_guessed_sentinel_does_not_count() -> None:
+    result = sealed(run(stdout="reflectseq_end_0000\n"), new_sentinel())
+    assert result.status == ExecutionStatus.FAILED
+
+
+def test_without_a_sentinel_the_multipl_e_verdict_stands() -> None:
+    result = sealed(run(stdout="ok\n"), None)
+    assert result.status == result.multipl_e_status == ExecutionStatus.PASSED
+    failed = sealed(run(exit_code=1), new_sentinel())
+    assert failed.status == failed.multipl_e_status == ExecutionStatus.FAILED
+
+
+def test_error_on_stderr_of_a_pass_is_named() -> None:
+    line = new_sentinel()
+    stderr = 'main.sh: line 3: [[: 2 x: syntax error in expression (error token is "x")\n'
+    result = sealed(run(stdout=line + "\n", stderr=stderr), line, code="sh")
+    assert result.status == ExecutionStatus.PASSED and result.passed_with_errors
+    assert result.stderr_error == stderr.strip()
+    failed = sealed(run(exit_code=1, stderr=stderr), line, code="sh")
+    assert not failed.passed_with_errors and failed.stderr_error is None
+
+
+@pytest.mark.parametrize(
+    ("code", "stderr", "flagged"),
+    [
+        ("py", "Traceback (most recent call last):\n  File ...\nZeroDivisionError\n", True),
+        ("py", "main.py:3: DeprecationWarning: old\n", False),
+        ("sh", "cat: x.txt: No such file or directory\n", True),
+        ("sh", "main.sh: line 4: foo: command not found\n", True),
+        ("js", "Error: boom\n    at add (/work/main.js:2:9)\n", True),
+        ("js", "(node:12) ExperimentalWarning: x\n", False),
+        ("php", "PHP Warning:  Undefined variable $x in main.php on line 3\n", True),
+        ("cpp", "", False),
+    ],
+)
+def test_stderr_error_patterns(code: str, stderr: str, flagged: bool) -> None:
+    line = new_sentinel()
+    result = sealed(
+        run(stdout=line, stderr=stderr), line, code=code, verdict=ExecutionStatus.PASSED
+    )
+    assert result.passed_with_errors is flagged

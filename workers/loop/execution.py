@@ -1,8 +1,9 @@
 """From a code block to a sandbox run and back to an execution block.
 
 The program run for a task that brings tests is the solution followed by the tests (MultiPL-E
-style); without tests the model's own asserts are inside its code. The execution block keeps the
-sandbox's evidence field by field, and its ``content`` is the feedback the model is shown.
+style), assembled by the sandbox under the language's rules; without tests the model's own asserts
+are inside its code. The execution block keeps the sandbox's evidence field by field (the program
+that ran among them), and its ``content`` is the feedback the model is shown.
 """
 
 from __future__ import annotations
@@ -27,13 +28,6 @@ class ExecutionUnavailable(RuntimeError):
     """The sandbox could not judge the program at all (missing toolchain, sandbox failure)."""
 
 
-def program(code: str, tests: str | None) -> str:
-    """The source that is run: the solution, then the task's tests if it has any."""
-    if not tests or not tests.strip():
-        return code
-    return f"{code.rstrip()}\n\n{tests.strip()}\n"
-
-
 def _shown_output(result: ExecutionResult) -> str:
     """Compiler and program output as the model sees it, head and tail if long."""
     pieces: list[str] = []
@@ -49,7 +43,7 @@ def _shown_output(result: ExecutionResult) -> str:
 
 def run_block(execute: Execute, *, language: str, code: str, tests: str | None) -> ExecutionResult:
     """Run a code block (plus tests); ``ExecutionUnavailable`` when no verdict is possible."""
-    result = execute(ExecutionRequest(language=language, code=program(code, tests)))
+    result = execute(ExecutionRequest(language=language, code=code, tests=tests))
     if result.status in INFRASTRUCTURE_STATUSES:
         detail = f": {result.message}" if result.message else ""
         raise ExecutionUnavailable(
@@ -85,4 +79,7 @@ def execution_block(prompts: PromptSet, task: TaskView, result: ExecutionResult)
         compile_duration_s=result.compile.duration if result.compile else None,
         run_duration_s=result.run.duration if result.run else None,
         truncated=truncated,
+        multipl_e_status=result.multipl_e_status,
+        passed_with_errors=result.passed_with_errors,
+        program=result.program,
     )
