@@ -90,10 +90,12 @@ def new_sentinel() -> str:
 
 
 def _without_sentinel(stdout: str, sentinel: str) -> tuple[str, bool]:
-    """``stdout`` without the lines carrying the sentinel, and whether there was one."""
-    lines = stdout.splitlines(keepends=True)
-    kept = [line for line in lines if sentinel not in line]
-    return "".join(kept), len(kept) != len(lines)
+    """``stdout`` without the sentinel (and the line end printed with it), and whether it was
+    there. Only the sentinel goes: output the program printed without a final newline shares
+    its line and is kept."""
+    if sentinel not in stdout:
+        return stdout, False
+    return stdout.replace(f"{sentinel}\n", "").replace(sentinel, ""), True
 
 
 def _stderr_error(rule: PassRule, stderr: str) -> str | None:
