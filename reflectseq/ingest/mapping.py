@@ -201,7 +201,10 @@ class FieldMapping:
         """The task fields of one row (a JSON object, a CSV row or a Parquet row)."""
         if not isinstance(row, dict):
             raise RowError("", "must be an object")
-        task = dict(row) if self.is_identity else self._mapped(row)
+        if self.is_identity:  # a null (Parquet, JSON) means the field is absent
+            task = {key: value for key, value in row.items() if value is not None}
+        else:
+            task = self._mapped(row)
         if isinstance(task.get("metadata"), str):
             task["metadata"] = _metadata(task["metadata"])
         if "metadata" in task:
