@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -256,13 +257,13 @@ def flag_set(factory: sessionmaker[Session], set_id: int) -> None:
     """Compute the set's quality flags, so the export leaves contaminated records out.
 
     Contamination is checked against HumanEval, and against MBPP when its problems file is
-    installed (``reflectseq/data``); over-length needs a tokenizer and is left to
+    installed (``reflectseq/data``); the manifest says which benchmarks each record was checked
+    against (``contamination.records_checked_against``), so a missing MBPP file is stated
+    there once rather than on every run. Over-length needs a tokenizer and is left to
     ``reflectseq flags compute``.
     """
     problems = humaneval_problems()
-    try:
+    with suppress(BenchmarkError):
         problems += mbpp_problems()
-    except BenchmarkError as error:
-        console.print(f"contamination: HumanEval only ({error})", highlight=False)
     computer = FlagComputer(ContaminationIndex(problems), NearDuplicateFinder(DEFAULT_THRESHOLD))
     compute_flags(factory, computer, instruction_set_ids=[set_id])

@@ -29,6 +29,11 @@ FLAG_KEYS: dict[Flag, str] = {
 }
 
 
+# Not a flag: the benchmarks the last contamination check compared a sequence with, so an
+# export can say what its records were checked against (and which were never checked).
+CONTAMINATION_CHECKED_KEY = "contamination_checked"
+
+
 def raised_flags(flags: Mapping[str, Any] | None) -> frozenset[Flag]:
     """The flags a stored flags document raises."""
     if not flags:
