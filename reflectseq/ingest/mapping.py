@@ -239,14 +239,15 @@ class FieldMapping:
         return task
 
     def _tests_with_suffix(self, task: dict[str, Any]) -> str:
+        """The tests followed by the preset's suffix (HumanEval: the call of ``check``)."""
         try:
+            if "tests" not in task:
+                raise KeyError("tests")
             suffix = self.tests_suffix.format(**task)
         except KeyError as error:
             name = error.args[0]
-            raise RowError(
-                name, f"missing (column {self.source_of(name)!r}); the preset's tests need it"
-            ) from error
-        return f"{str(task.get('tests', '')).rstrip()}{suffix}"
+            raise RowError(name, "missing; the preset's tests need it") from error
+        return f"{str(task['tests']).rstrip()}{suffix}"
 
     def _signature_task(self, task: dict[str, Any]) -> dict[str, Any]:
         """The task asking to complete a code prompt; the prompt itself stays in metadata."""

@@ -160,3 +160,16 @@ def test_run_refuses_a_bad_mapping_before_doing_anything(tmp_path: Path) -> None
     assert result.exit_code == 2
     assert "--field: unknown field 'txt'" in result.output
     assert not out.exists()
+
+
+def test_humaneval_rows_need_the_tests_and_entry_point_their_check_call_uses(
+    tmp_path: Path,
+) -> None:
+    rows = [{"task_id": "a", "prompt": "def f():\n", "test": "def check(c): pass"}, {"prompt": "x"}]
+    path = _write(tmp_path, rows, InputFormat.JSONL)
+    with pytest.raises(InvalidInstructions) as caught:
+        read_instruction_file(path, FieldMapping.from_options(preset="humaneval"))
+    assert [problem_text(path, p) for p in caught.value.problems] == [
+        f"{path}:1: entry_point: missing; the preset's tests need it",
+        f"{path}:2: tests: missing; the preset's tests need it (column 'test')",
+    ]
