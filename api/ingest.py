@@ -1,13 +1,15 @@
 """Streaming ingest of a submitted instruction set: parse, validate and store in one transaction.
 
-The body is never held whole (except in the small JSON variant). Chunks are pulled from the
-request stream into a worker thread, split into JSONL lines there, validated line by line with
-``InstructionSpec`` and the language table (a task's reference ``solution``, if given, is run
-against its tests in the sandbox), and fed lazily to
-``create_instruction_set``, which inserts in batches. The database work is one transaction: a
-bad line rolls everything back, so an invalid set stores nothing. Once the first error is
-seen, inserting stops but validation goes on, so one answer lists up to
-``MAX_REPORTED_ERRORS`` problems instead of making the user fix them one round-trip at a time.
+The body is never held whole (except in the small JSON variants). Chunks are pulled from the
+request stream into a worker thread, read there as JSONL lines, CSV rows or Parquet batches
+(``reflectseq.ingest.records``; Parquet is spooled to a temporary file first, since its index
+sits at the end), mapped and validated row by row (``reflectseq.ingest.checker``, the same code
+``reflectseq run`` uses; a task's reference ``solution``, if given, is run against its tests in
+the sandbox), and fed lazily to ``create_instruction_set``, which inserts in
+batches. The database work is one transaction: a bad row rolls everything back, so an invalid
+set stores nothing. Once the first error is seen, inserting stops but validation goes on, so
+one answer lists up to ``MAX_REPORTED_ERRORS`` problems instead of making the user fix them
+one round-trip at a time.
 
 Idempotency: the SHA-256 of the submission is kept with the set. A retry with the same
 ``Idempotency-Key`` and the same body gets the first set back; the same key with another body
@@ -17,10 +19,9 @@ is a conflict.
 from __future__ import annotations
 
 import hashlib
-import json
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
 
 import anyio.from_thread
 from pydantic import ValidationError
@@ -30,15 +31,24 @@ from api.errors import ApiError, details_from_pydantic, field_path
 from api.schemas import ErrorDetail, SubmissionHeader
 from reflectseq.db.models import GenerationConfig
 from reflectseq.db.session import transaction
-from reflectseq.languages import resolve_language
+from reflectseq.ingest.checker import InstructionChecker, InvalidInstructions, Problem
+from reflectseq.ingest.mapping import FieldMapping
+from reflectseq.ingest.records import (
+    InputFormat,
+    Record,
+    csv_records,
+    json_array_records,
+    jsonl_records,
+    parquet_records,
+    parse_json,
+)
 from reflectseq.llm.endpoints import (
     EndpointChoiceError,
     EndpointRegistry,
     resolve_generation_config,
 )
-from reflectseq.reference_check import solution_problem
-from reflectseq.specs import GenerationConfigSpec, InstructionSpec
-from reflectseq.storable import FieldPath, unstorable
+from reflectseq.specs import GenerationConfigSpec
+from reflectseq.storable import unstorable
 from reflectseq.store.errors import Conflict
 from reflectseq.store.instruction_sets import (
     Duplicate,
@@ -49,11 +59,8 @@ from reflectseq.store.instruction_sets import (
 
 CHUNK_BYTES = 64 * 1024
 MAX_REPORTED_ERRORS = 20
-# The longest sensible line: both text fields at their limits, every character escaped.
-MAX_LINE_BYTES = 8 * 1024 * 1024
 IDEMPOTENCY_CONSTRAINT = "uq_instruction_set_submitted_by_key_id_idempotency_key"
-
-BodyFormat = Literal["jsonl", "json"]
+UNKNOWN_LANGUAGE_HINT = "; see GET /v1/languages"
 
 
 class SubmissionInvalid(ApiError):
@@ -107,54 +114,6 @@ def pull_from_file(read: Callable[[int], bytes]) -> Callable[[], bytes | None]:
     return lambda: read(CHUNK_BYTES) or None
 
 
-def split_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """``(line number, line)`` pairs, 1-based, without the newline.
-
-    Only the newest chunk is searched for newlines, so a long line costs linear time; a line
-    longer than ``MAX_LINE_BYTES`` is refused instead of buffered without end.
-    """
-    pending: list[bytes] = []
-    pending_size = 0
-    number = 0
-    for chunk in chunks:
-        pieces = chunk.split(b"\n")
-        if len(pieces) == 1:
-            pending.append(chunk)
-            pending_size += len(chunk)
-            if pending_size > MAX_LINE_BYTES:
-                raise SubmissionInvalid(
-                    [ErrorDetail(line=number + 1, message=f"line exceeds {MAX_LINE_BYTES} bytes")]
-                )
-            continue
-        pending.append(pieces[0])
-        number += 1
-        yield number, b"".join(pending)
-        for piece in pieces[1:-1]:
-            number += 1
-            yield number, piece
-        pending = [pieces[-1]]
-        pending_size = len(pieces[-1])
-    if pending_size:
-        yield number + 1, b"".join(pending)
-
-
-@dataclass(frozen=True)
-class Item:
-    """One submitted instruction before validation: a JSONL line or a JSON array element."""
-
-    position: int
-    line: int | None
-    raw: bytes | None = None
-    value: Any = None
-
-
-def jsonl_items(chunks: Iterable[bytes]) -> Iterator[Item]:
-    """Every non-blank JSONL line, positioned by its line number."""
-    for number, line in split_lines(chunks):
-        if line.strip():
-            yield Item(position=number, line=number, raw=line)
-
-
 def check_header(header: SubmissionHeader) -> None:
     """Refuse a header the database could not store."""
     problem = unstorable(header.model_dump())
@@ -162,14 +121,23 @@ def check_header(header: SubmissionHeader) -> None:
         raise SubmissionInvalid([ErrorDetail(field=field_path(problem[0]), message=problem[1])])
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
+def detail_of(problem: Problem) -> ErrorDetail:
+    """A checker's problem as the API reports it; JSON elements are named by their index."""
+    record = problem.record
+    in_array = record is not None and record.line is None and record.row is None
+    prefix = ("instructions", record.position) if in_array and record is not None else ()
+    return ErrorDetail(
+        line=problem.line,
+        row=problem.row,
+        field=field_path([*prefix, *problem.field]) or None,
+        message=problem.message,
+    )
 
 
-def parse_json_submission(body: bytes) -> tuple[SubmissionHeader, list[Item]]:
+def parse_json_submission(body: bytes) -> tuple[SubmissionHeader, list[Record]]:
     """The JSON variant: ``{name, generation_config, instructions: [...]}``."""
     try:
-        document = json.loads(body, parse_constant=_reject_constant)
+        document = parse_json(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise SubmissionInvalid([ErrorDetail(message=f"the body is not JSON: {error}")]) from error
     if not isinstance(document, dict):
@@ -186,100 +154,23 @@ def parse_json_submission(body: bytes) -> tuple[SubmissionHeader, list[Item]]:
         raise SubmissionInvalid(details)
     assert isinstance(instructions, list)
     check_header(header)
-    return header, [
-        Item(position=index, line=None, value=v) for index, v in enumerate(instructions)
-    ]
-
-
-class InstructionValidator:
-    """Validates items one by one, collecting errors, and passes on the valid ones."""
-
-    def __init__(self) -> None:
-        self.errors: list[ErrorDetail] = []
-        self.seen = 0
-        self._language_codes: dict[str, str | None] = {}
-
-    def _fail(self, details: list[ErrorDetail]) -> None:
-        self.errors.extend(details)
-        if len(self.errors) >= MAX_REPORTED_ERRORS:
-            raise SubmissionInvalid(self.errors[:MAX_REPORTED_ERRORS])
-
-    def _language_code(self, name: str) -> str | None:
-        if name not in self._language_codes:
-            try:
-                self._language_codes[name] = resolve_language(name).code
-            except KeyError:
-                self._language_codes[name] = None
-        return self._language_codes[name]
-
-    def check(self, item: Item) -> InstructionSpec | None:
-        """The item as a spec with its canonical language code, or None (error recorded)."""
-        self.seen += 1
-        prefix: FieldPath = () if item.line is not None else ("instructions", item.position)
-        try:
-            if item.raw is not None:
-                spec = InstructionSpec.model_validate_json(item.raw)
-            else:
-                spec = InstructionSpec.model_validate(item.value)
-        except ValidationError as error:
-            self._fail(details_from_pydantic(error.errors(), line=item.line, prefix=prefix))
-            return None
-        problem = unstorable(spec.model_dump())
-        if problem is not None:
-            self._fail(
-                [
-                    ErrorDetail(
-                        line=item.line,
-                        field=field_path([*prefix, *problem[0]]) or None,
-                        message=problem[1],
-                    )
-                ]
-            )
-            return None
-        code = self._language_code(spec.language)
-        if code is None:
-            self._fail(
-                [
-                    ErrorDetail(
-                        line=item.line,
-                        field=field_path([*prefix, "language"]),
-                        message=f"unknown language {spec.language!r}; see GET /v1/languages",
-                    )
-                ]
-            )
-            return None
-        failure = solution_problem(spec, code)
-        if failure is not None:
-            field = field_path([*prefix, "solution"])
-            self._fail([ErrorDetail(line=item.line, field=field, message=failure)])
-            return None
-        return spec if code == spec.language else spec.model_copy(update={"language": code})
-
-    def valid(self, items: Iterable[Item]) -> Iterator[tuple[int, InstructionSpec]]:
-        """``(position, spec)`` for each valid item until the first error; after that the
-        remaining items are only validated, to report more errors at once."""
-        for item in items:
-            spec = self.check(item)
-            if spec is not None and not self.errors:
-                yield item.position, spec
-
-    def raise_if_invalid(self) -> None:
-        """Reject a submission with errors, or with no instruction at all."""
-        if not self.seen:
-            self.errors.append(ErrorDetail(field="instructions", message="no instructions given"))
-        if self.errors:
-            raise SubmissionInvalid(self.errors)
+    return header, [Record(position=index, value=v) for index, v in enumerate(instructions)]
 
 
 @dataclass
 class Submission:
-    """What arrived: the format, the header (JSONL only; JSON carries its own), the body."""
+    """What arrived: the format, the header, the field mapping and the body.
 
-    body_format: BodyFormat
+    ``header`` comes from query parameters or form fields; it is None only for the JSON object
+    form, which carries its own (a JSON body with a header is a bare array of instructions).
+    """
+
+    body_format: InputFormat
     body: HashingChunks
     header: SubmissionHeader | None
     idempotency_key: str | None
     key_id: int | None
+    mapping: FieldMapping
 
 
 @dataclass(frozen=True)
@@ -310,11 +201,28 @@ def _replay(session: Session, submission: Submission) -> Outcome | None:
     return Outcome(set_id=earlier.id, duplicates=duplicates, replayed=True)
 
 
-def _header_and_items(submission: Submission) -> tuple[SubmissionHeader, Iterable[Item]]:
-    if submission.body_format == "json":
-        return parse_json_submission(b"".join(submission.body))
-    assert submission.header is not None
-    return submission.header, jsonl_items(submission.body)
+def _spooled_parquet(chunks: Iterable[bytes]) -> Iterator[Record]:
+    """Parquet rows of a streamed body, spooled to a temporary file (Parquet needs to seek)."""
+    with tempfile.TemporaryFile() as spool:
+        for chunk in chunks:
+            spool.write(chunk)
+        spool.seek(0)
+        yield from parquet_records(spool)
+
+
+def _header_and_records(submission: Submission) -> tuple[SubmissionHeader, Iterable[Record]]:
+    body_format, body = submission.body_format, submission.body
+    if submission.header is None:
+        return parse_json_submission(b"".join(body))
+    if body_format is InputFormat.JSON:
+        records: Iterable[Record] = json_array_records(b"".join(body))
+    elif body_format is InputFormat.CSV:
+        records = csv_records(body)
+    elif body_format is InputFormat.PARQUET:
+        records = _spooled_parquet(body)
+    else:
+        records = jsonl_records(body)
+    return submission.header, records
 
 
 def stored_config(
@@ -345,18 +253,26 @@ def store_submission(
             return replayed
     try:
         with transaction(factory) as session:
-            header, items = _header_and_items(submission)
+            header, records = _header_and_records(submission)
             config = stored_config(session, header.generation_config, registry)
-            validator = InstructionValidator()
-            created = create_instruction_set(
-                session,
-                name=header.name,
-                config=config,
-                instructions=validator.valid(items),
-                idempotency_key=submission.idempotency_key,
-                submitted_by_key_id=submission.key_id,
+            checker = InstructionChecker(
+                submission.mapping,
+                max_problems=MAX_REPORTED_ERRORS,
+                language_hint=UNKNOWN_LANGUAGE_HINT,
+                check_solutions=True,
             )
-            validator.raise_if_invalid()
+            try:
+                created = create_instruction_set(
+                    session,
+                    name=header.name,
+                    config=config,
+                    instructions=checker.valid(records),
+                    idempotency_key=submission.idempotency_key,
+                    submitted_by_key_id=submission.key_id,
+                )
+                checker.raise_if_invalid()
+            except InvalidInstructions as error:
+                raise SubmissionInvalid([detail_of(p) for p in error.problems]) from error
             created.instruction_set.metadata_ = {
                 "submission": {
                     "sha256": submission.body.hexdigest(),

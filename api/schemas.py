@@ -20,9 +20,11 @@ MAX_SET_NAME_CHARS = 200
 
 
 class ErrorDetail(BaseModel):
-    """One problem with the request. ``line`` is the JSONL line (1-based) when there is one."""
+    """One problem with the request: ``line`` is the JSONL or CSV line (1-based) and ``row``
+    the Parquet row (1-based) when the problem is in one."""
 
     line: int | None = None
+    row: int | None = None
     field: str | None = Field(default=None, description="Dotted path of the offending field.")
     message: str
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from functools import partial
+from pathlib import PurePath
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -38,6 +41,7 @@ from api.ingest import (
 from api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, decode_cursor, encode_cursor
 from api.schemas import (
     ActionOut,
+    ErrorDetail,
     InstructionSetOut,
     InstructionSetPage,
     InstructionSetSubmission,
@@ -47,6 +51,8 @@ from api.schemas import (
 )
 from api.views import duplicates_out, instruction_set_out, instruction_sets_out, progress_out
 from reflectseq.db.session import transaction
+from reflectseq.ingest.mapping import FieldMapping, MappingError
+from reflectseq.ingest.records import MEDIA_TYPES, InputFormat, format_of_path
 from reflectseq.settings import Settings
 from reflectseq.specs import GenerationConfigSpec, InstructionSpec
 from reflectseq.store.api_keys import api_key_active
@@ -57,27 +63,46 @@ from workers import dispatch
 router = APIRouter(prefix="/v1/instruction-sets", tags=["instruction sets"])
 
 SetId = Annotated[int, Path(ge=1, le=MAX_ID, description="Instruction set id.")]
-JSONL_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/x-jsonlines"})
 SCHEMA_REF = "#/components/schemas/{model}"
 
-# The body is read by hand (streamed), so its three accepted forms are described here.
+# The body is read by hand (streamed), so its accepted forms are described here.
 SUBMISSION_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {"$ref": SCHEMA_REF.format(model="InstructionSetSubmission")}
+                "schema": {
+                    "oneOf": [
+                        {"$ref": SCHEMA_REF.format(model="InstructionSetSubmission")},
+                        {"type": "array", "items": {"type": "object"}},
+                    ]
+                },
+                "description": "The whole submission, or a bare array of instructions with "
+                "name and config as query parameters.",
             },
             "application/x-ndjson": {
                 "schema": {"$ref": SCHEMA_REF.format(model="InstructionSpec")},
                 "description": "One instruction per line; name and config as query parameters.",
+            },
+            "text/csv": {
+                "schema": {"type": "string"},
+                "description": "A header line, then one instruction per row (streamed).",
+            },
+            "application/vnd.apache.parquet": {
+                "schema": {"type": "string", "format": "binary"},
+                "description": "One instruction per row, read a batch at a time.",
             },
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
                     "required": ["file", "name"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "JSONL"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "JSONL, JSON array, CSV or Parquet (by the part's "
+                            "content type, else the file name's suffix)",
+                        },
                         "name": {"type": "string", "minLength": 1, "maxLength": 200},
                         "generation_config": {
                             "type": "string",
@@ -118,33 +143,69 @@ def _header(name: str | None, generation_config: str | None) -> SubmissionHeader
     return header
 
 
-def _seed(header: SubmissionHeader) -> bytes:
-    """Hash seed: a retried JSONL upload under another name is another submission."""
-    return header.model_dump_json().encode() + b"\n"
+def _mapping_seed(mapping: FieldMapping) -> bytes:
+    """Hash seed of a mapping: the same body read with another mapping is another submission."""
+    if mapping.is_identity:
+        return b""
+    return json.dumps(asdict(mapping), sort_keys=True).encode() + b"\n"
+
+
+def _seed(header: SubmissionHeader, mapping: FieldMapping) -> bytes:
+    """Hash seed: a retried upload under another name, config or mapping is another submission."""
+    return header.model_dump_json().encode() + b"\n" + _mapping_seed(mapping)
+
+
+def field_mapping(preset: str | None, fields: list[str], language: str | None) -> FieldMapping:
+    """The submission's field mapping from its query parameters; 422 names a bad one."""
+    try:
+        return FieldMapping.from_options(preset=preset, fields=fields, language=language)
+    except MappingError as error:
+        raise ApiError(
+            422,
+            "the field mapping is invalid",
+            details=[ErrorDetail(field=f"query.{error.option}", message=error.message)],
+        ) from error
+
+
+def _upload_format(upload: UploadFile) -> InputFormat:
+    """An uploaded file's format: its part's content type, else its name's suffix."""
+    media_type = (upload.content_type or "").split(";")[0].strip().lower()
+    if media_type in MEDIA_TYPES:
+        return MEDIA_TYPES[media_type]
+    return format_of_path(PurePath(upload.filename or ""))
 
 
 async def _read_submission(
-    request: Request, name: str | None, generation_config: str | None
-) -> tuple[str, HashingChunks, SubmissionHeader | None]:
+    request: Request, name: str | None, generation_config: str | None, mapping: FieldMapping
+) -> tuple[InputFormat, HashingChunks, SubmissionHeader | None]:
     """Decide the body format and wrap the body as hashed chunks."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type in JSONL_TYPES:
-        header = _header(name, generation_config)
-        return "jsonl", HashingChunks(pull_from_async(request.stream()), seed=_seed(header)), header
-    if media_type == "application/json":
-        body = await request.body()
-        return "json", HashingChunks(iter([body]).__next__), None
     if media_type == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=8)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise ApiError(422, "the upload needs a `file` part holding JSONL")
+            raise ApiError(422, "the upload needs a `file` part holding the instructions")
         fields = {key: value for key, value in form.items() if isinstance(value, str)}
         header = _header(fields.get("name"), fields.get("generation_config"))
-        return "jsonl", HashingChunks(pull_from_file(upload.file.read), seed=_seed(header)), header
+        chunks = HashingChunks(pull_from_file(upload.file.read), seed=_seed(header, mapping))
+        return _upload_format(upload), chunks, header
+    body_format = MEDIA_TYPES.get(media_type)
+    if body_format is InputFormat.JSON:
+        body = await request.body()
+        if not body.lstrip().startswith(b"["):  # the object form carries its own header
+            chunks = HashingChunks(iter([body]).__next__, seed=_mapping_seed(mapping))
+            return body_format, chunks, None
+        header = _header(name, generation_config)
+        chunks = HashingChunks(iter([body]).__next__, seed=_seed(header, mapping))
+        return body_format, chunks, header
+    if body_format is not None:
+        header = _header(name, generation_config)
+        chunks = HashingChunks(pull_from_async(request.stream()), seed=_seed(header, mapping))
+        return body_format, chunks, header
     raise ApiError(
         415,
-        "send application/json, application/x-ndjson or multipart/form-data",
+        "send application/json, application/x-ndjson, text/csv, application/vnd.apache.parquet "
+        "or multipart/form-data",
         details=[],
     )
 
@@ -177,6 +238,26 @@ async def submit_instruction_set(
         str | None,
         Query(max_length=10_000, description="Generation config as JSON (JSONL body only)."),
     ] = None,
+    preset: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Field mapping of a known layout: evol-instruct, oss-instruct, "
+            "multipl-e, humaneval (docs/instructions.md).",
+        ),
+    ] = None,
+    field: Annotated[
+        list[str] | None,
+        Query(
+            max_length=32,
+            description="`FIELD=COLUMN`, repeatable: the column holding a field "
+            "(text, language, tests, entry_point, metadata.KEY); overrides the preset.",
+        ),
+    ] = None,
+    language: Annotated[
+        str | None,
+        Query(max_length=32, description="Language of the rows that name none."),
+    ] = None,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -189,18 +270,23 @@ async def submit_instruction_set(
 ) -> JSONResponse:
     """Store a set of instructions and queue one sequence per distinct instruction.
 
-    The body is JSON (`{name, generation_config, instructions}`), JSONL (one instruction per
-    line, streamed; name and config as query parameters) or a multipart upload of a JSONL
-    file. Invalid input stores nothing and gets 422 listing up to 20 problems by line and
-    field. Duplicates (same content hash) are skipped and listed.
+    The body is JSON (`{name, generation_config, instructions}`, or a bare array), JSONL (one
+    instruction per line, streamed), CSV, Parquet, or a multipart upload of such a file; name
+    and config are query parameters (form fields for an upload) except in the JSON object.
+    Other layouts (Evol-Instruct, OSS-Instruct, MultiPL-E...) are read through a field mapping:
+    `preset=`, `field=text=instruction` (repeatable), `language=`. Invalid input stores nothing
+    and gets 422 listing up to 20 problems by line (or Parquet row) and field. Duplicates (same
+    content hash) are skipped and listed.
     """
-    body_format, body, header = await _read_submission(request, name, generation_config)
+    mapping = field_mapping(preset, field or [], language)
+    body_format, body, header = await _read_submission(request, name, generation_config, mapping)
     submission = Submission(
-        body_format="json" if body_format == "json" else "jsonl",
+        body_format=body_format,
         body=body,
         header=header,
         idempotency_key=idempotency_key,
         key_id=principal.key_id,
+        mapping=mapping,
     )
     outcome = await anyio.to_thread.run_sync(
         partial(store_submission, factory, submission, registry)

@@ -14,10 +14,15 @@ from typing import Any
 import httpx
 import typer
 
+from reflectseq.cli.mapping_options import FieldOption, LanguageOption, PresetOption
+from reflectseq.ingest.mapping import FieldMapping, MappingError
+from reflectseq.ingest.records import MEDIA_TYPE_OF, InputFormat, format_of_path
 from reflectseq.settings import get_settings
 
 CHUNK_BYTES = 64 * 1024
 TIMEOUT = httpx.Timeout(30.0, read=600.0)
+# What a duplicate's position counts in each format (JSONL and CSV count lines).
+POSITION_UNITS = {InputFormat.JSON: "item", InputFormat.PARQUET: "row"}
 
 
 def _client(api_url: str | None, api_key: str | None) -> httpx.Client:
@@ -46,6 +51,7 @@ def _fail(response: httpx.Response) -> typer.Exit:
             part
             for part in (
                 f"line {detail['line']}" if detail.get("line") is not None else "",
+                f"row {detail['row']}" if detail.get("row") is not None else "",
                 detail.get("field") or "",
             )
             if part
@@ -75,7 +81,10 @@ def _print_progress(body: dict[str, Any]) -> None:
 
 def submit(
     file: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, help="JSONL, one instruction a line."
+        ...,
+        exists=True,
+        dir_okay=False,
+        help="Instruction file: .jsonl (one a line), .json (an array), .csv or .parquet.",
     ),
     name: str = typer.Option("", help="Set name (default: the file name)."),
     config: Path | None = typer.Option(
@@ -86,12 +95,30 @@ def submit(
     ),
     api_url: str | None = typer.Option(None, help="API base URL (default REFLECTSEQ_API_URL)."),
     api_key: str | None = typer.Option(None, help="API key (default REFLECTSEQ_API_KEY)."),
+    preset: str | None = PresetOption,
+    fields: list[str] = FieldOption,
+    language: str | None = LanguageOption,
 ) -> None:
-    """Submit a JSONL file of instructions as one set (streamed) and print its id."""
-    params = {"name": name or file.stem}
+    """Submit an instruction file as one set (streamed) and print its id.
+
+    The server reads and maps the file; the mapping options are checked here first, so a typo
+    fails before the upload.
+    """
+    try:
+        FieldMapping.from_options(preset=preset, fields=fields, language=language)
+    except MappingError as error:
+        typer.echo(f"error: --{error.option}: {error.message}", err=True)
+        raise typer.Exit(2) from error
+    params: dict[str, str | list[str]] = {"name": name or file.stem}
     if config is not None:
         params["generation_config"] = json.dumps(json.loads(config.read_text(encoding="utf-8")))
-    headers = {"Content-Type": "application/x-ndjson"}
+    if preset:
+        params["preset"] = preset
+    if fields:
+        params["field"] = fields
+    if language:
+        params["language"] = language
+    headers = {"Content-Type": MEDIA_TYPE_OF[format_of_path(file)]}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
     with _client(api_url, api_key) as client:
@@ -106,8 +133,9 @@ def submit(
         f"set {body['id']}{replay}: {body['instruction_count']} instructions, "
         f"{body['duplicate_count']} duplicates skipped"
     )
+    unit = POSITION_UNITS.get(format_of_path(file), "line")
     for duplicate in body["duplicates"][:20]:
-        typer.echo(f"  line {duplicate['position']} repeats line {duplicate['duplicate_of']}")
+        typer.echo(f"  {unit} {duplicate['position']} repeats {unit} {duplicate['duplicate_of']}")
 
 
 def status(

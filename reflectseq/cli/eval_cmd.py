@@ -101,7 +101,8 @@ def evaluate(
     ),
     model: str | None = typer.Option(
         None,
-        help="Endpoint model name (openai), bundled model (local) or checkpoint directory (hf).",
+        help="Endpoint model name (openai), bundled model (local) or checkpoint directory (hf); "
+        "not needed with --completions.",
     ),
     backend: BackendName = typer.Option(BackendName.OPENAI, help="Where answers come from."),
     base_url: str | None = typer.Option(
@@ -116,7 +117,14 @@ def evaluate(
         None,
         exists=True,
         dir_okay=False,
-        help="Score answers produced elsewhere (JSONL of task_id + completion) instead.",
+        help="Score answers produced elsewhere (JSONL of task_id + completion) instead; "
+        "--model is then only the name shown (default: the file's name).",
+    ),
+    cut_at_stops: bool = typer.Option(
+        False,
+        "--cut-at-stops",
+        help="With --completions: cut the answers at the template's stop sequences "
+        "(never done otherwise: answers from elsewhere are taken as they are).",
     ),
     n: int = typer.Option(1, "--n", min=1, max=1000, help="Samples per problem."),
     k: str | None = typer.Option(
@@ -146,8 +154,12 @@ def evaluate(
         return
     if benchmark is None:
         raise typer.BadParameter("is required", param_hint="--benchmark")
-    if model is None:
+    if completions is not None:
+        model = model or completions.stem  # the file is the model
+    elif model is None:
         raise typer.BadParameter("is required (the model evaluated)", param_hint="--model")
+    elif cut_at_stops:
+        raise typer.BadParameter("goes with --completions", param_hint="--cut-at-stops")
     ks = parse_ks(k)
     try:
         everything = load_benchmark(benchmark)
@@ -178,6 +190,7 @@ def evaluate(
         generation_concurrency=requests,
         sandbox_concurrency=concurrency,
         run_timeout=run_timeout,
+        cut_completions_at_stops=cut_at_stops,
     )
     run_dir = out or Path("eval-runs") / run_name
     try:

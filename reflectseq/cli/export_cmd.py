@@ -16,6 +16,8 @@ from reflectseq.db.session import session_factory_for, transaction
 from reflectseq.enums import ExportFormat
 from reflectseq.export.files import manifest_path_for
 from reflectseq.export.filters import ExportFilters, ReviewFilter
+from reflectseq.export.hf import hf_paths, write_card
+from reflectseq.export.hf import push_to_hub as hf_push
 from reflectseq.export.jobs import create_export, run_export_to
 from reflectseq.export.spec import ExportSpec
 from reflectseq.export.stream import count_selected
@@ -65,7 +67,9 @@ def _progress() -> Progress:
 
 
 def export(
-    out: Path = typer.Option(..., "--out", "-o", help="File to write (.gz: gzip)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="File to write (.gz: gzip); with --hf, a directory."
+    ),
     export_format: ExportFormat = typer.Option(ExportFormat.REFLECTION, "--format", "-f"),
     gzip: bool = typer.Option(False, "--gzip", help="Gzip the file (implied by a .gz name)."),
     rendering: BlockRendering = typer.Option(
@@ -94,13 +98,30 @@ def export(
     require_flags: list[Flag] = typer.Option(
         [], "--require-flag", help="Only records with this flag (repeatable)."
     ),
+    hf: bool = typer.Option(
+        False,
+        "--hf",
+        help="Write a Hugging Face dataset directory at --out: data/train.jsonl, manifest.json "
+        "and a README.md dataset card; datasets.load_dataset(DIR) reads it as is.",
+    ),
+    push_to_hub: str | None = typer.Option(
+        None,
+        "--push-to-hub",
+        metavar="REPO",
+        help="With --hf: upload the directory as the Hub dataset REPO (huggingface_hub, the "
+        "`hub` extra; token from HF_TOKEN or `hf auth login`).",
+    ),
+    private: bool = typer.Option(False, help="With --push-to-hub: create the repo private."),
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Export training data as JSONL with a manifest beside it; the export is recorded."""
+    if push_to_hub and not hf:
+        console.print("[red]--push-to-hub needs --hf[/red]")
+        raise typer.Exit(code=2)
     try:
         spec = ExportSpec(
             format=export_format,
-            gzip=gzip or out.suffix == ".gz",
+            gzip=gzip or (not hf and out.suffix == ".gz"),
             rendering=rendering,
             escape_special_tokens=escape_special_tokens,
             filters=ExportFilters(
@@ -124,18 +145,40 @@ def export(
     with transaction(factory) as session:
         total = count_selected(session, spec.filters)
         export_id = create_export(session, spec).id
+    data_path, manifest_path = hf_paths(out, spec) if hf else (out, manifest_path_for(out))
     with _progress() as progress:
         task = progress.add_task("exporting", total=total)
         done = run_export_to(
-            factory, export_id, out, on_progress=lambda seen: progress.update(task, completed=seen)
+            factory,
+            export_id,
+            data_path,
+            manifest_path=manifest_path,
+            on_progress=lambda seen: progress.update(task, completed=seen),
         )
     counts = done.counts
     console.print(
-        f"export {done.id}: {counts['records']} records to {out} "
+        f"export {done.id}: {counts['records']} records to {data_path} "
         f"({counts['excluded']} excluded by flags {counts['excluded_by_flag']}, "
         f"{counts['incomplete']} incomplete)\n"
-        f"manifest {manifest_path_for(out)}\nsha256 {done.sha256}"
+        f"manifest {manifest_path}\nsha256 {done.sha256}"
     )
+    if hf:
+        console.print(f"dataset card {write_card(out, manifest_path)}")
+    if push_to_hub:
+        _push(out, push_to_hub, private=private)
+
+
+def _push(out: Path, repo: str, *, private: bool) -> None:
+    """Upload the dataset directory; the Hub's or the network's refusal in one line."""
+    try:
+        url = hf_push(out, repo, private=private)
+    except ImportError as error:
+        console.print("[red]--push-to-hub needs huggingface_hub: pip install 'reflectseq[hub]'[/]")
+        raise typer.Exit(code=2) from error
+    except (OSError, ValueError) as error:
+        console.print(f"[red]the push to {repo} failed:[/red] {error}", highlight=False)
+        raise typer.Exit(code=1) from error
+    console.print(f"pushed to {url}")
 
 
 @flags_app.command("compute")

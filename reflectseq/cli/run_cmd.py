@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from reflectseq.cli.mapping_options import FieldOption, LanguageOption, PresetOption
 from reflectseq.db import migrate
 from reflectseq.db.session import session_factory_for, transaction
 from reflectseq.evaluation.benchmarks import BenchmarkError
@@ -26,6 +27,9 @@ from reflectseq.export.files import manifest_path_for
 from reflectseq.export.filters import ExportFilters, ReviewFilter
 from reflectseq.export.jobs import create_export, run_export_to
 from reflectseq.export.spec import ExportSpec
+from reflectseq.ingest.checker import InvalidInstructions
+from reflectseq.ingest.files import problem_text, read_instruction_file
+from reflectseq.ingest.mapping import FieldMapping, MappingError
 from reflectseq.llm.endpoints import (
     DEFAULT_ENDPOINT,
     LOCAL_ENDPOINT,
@@ -43,7 +47,7 @@ from reflectseq.quality.compute import FlagComputer, compute_flags
 from reflectseq.quality.contamination import ContaminationIndex
 from reflectseq.quality.near_duplicates import DEFAULT_THRESHOLD, NearDuplicateFinder
 from reflectseq.settings import Settings, get_settings
-from reflectseq.specs import GenerationConfigSpec, InstructionSpec
+from reflectseq.specs import GenerationConfigSpec
 from reflectseq.store.instruction_sets import (
     create_instruction_set,
     find_by_idempotency_key,
@@ -57,31 +61,6 @@ if TYPE_CHECKING:
     from workers.embedded import SetProgress
 
 console = Console(stderr=True)
-
-
-class InstructionFileError(ValueError):
-    """The instruction file has invalid lines; the message lists each with its line number."""
-
-
-def read_instructions(path: Path) -> list[tuple[int, InstructionSpec]]:
-    """Every instruction of a JSONL file, numbered by line, or an error naming each bad line."""
-    specs: list[tuple[int, InstructionSpec]] = []
-    problems: list[str] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                specs.append((number, InstructionSpec.model_validate_json(line)))
-            except ValidationError as error:
-                for item in error.errors():
-                    field = ".".join(str(part) for part in item["loc"]) or "line"
-                    problems.append(f"{path}:{number}: {field}: {item['msg']}")
-    if problems:
-        raise InstructionFileError("\n".join(problems[:50]))
-    if not specs:
-        raise InstructionFileError(f"{path}: no instructions")
-    return specs
 
 
 def command_line_config(
@@ -128,7 +107,11 @@ def _progress_line(progress: SetProgress) -> str:
 
 def run(
     instructions: Path = typer.Argument(
-        ..., exists=True, dir_okay=False, readable=True, help="Instruction file (JSONL)."
+        ...,
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="Instruction file: .jsonl, .json (an array), .csv or .parquet.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Dataset to write (ReflectionCoder JSONL)."),
     backend: str | None = typer.Option(
@@ -153,6 +136,9 @@ def run(
     seed: int | None = typer.Option(None, help="Sampling seed (where the backend supports one)."),
     concurrency: int | None = typer.Option(None, "--concurrency", "-j", min=1),
     database_url: str | None = typer.Option(None, help="Database (default: embedded SQLite)."),
+    preset: str | None = PresetOption,
+    fields: list[str] = FieldOption,
+    language: str | None = LanguageOption,
 ) -> None:
     """Generate reflection sequences for every instruction and write the dataset."""
     from reflectseq.llm import backend_factory  # noqa: PLC0415
@@ -161,10 +147,15 @@ def run(
 
     settings = get_settings()
     try:
-        specs = read_instructions(instructions)
-    except InstructionFileError as error:
+        mapping = FieldMapping.from_options(preset=preset, fields=fields, language=language)
+        specs = read_instruction_file(instructions, mapping)
+    except MappingError as error:
+        console.print(f"[red]--{error.option}: {error.message}[/red]", highlight=False)
+        raise typer.Exit(2) from error
+    except InvalidInstructions as error:
+        lines = "\n".join(problem_text(instructions, problem) for problem in error.problems)
         console.print(
-            f"[red]invalid instruction file[/red]\n{error}", highlight=False, soft_wrap=True
+            f"[red]invalid instruction file[/red]\n{lines}", highlight=False, soft_wrap=True
         )
         raise typer.Exit(2) from error
     try:
@@ -266,13 +257,13 @@ def flag_set(factory: sessionmaker[Session], set_id: int) -> None:
     """Compute the set's quality flags, so the export leaves contaminated records out.
 
     Contamination is checked against HumanEval, and against MBPP when its problems file is
-    installed (``reflectseq/data``); over-length needs a tokenizer and is left to
+    installed (``reflectseq/data``); the manifest says which benchmarks each record was checked
+    against (``contamination.records_checked_against``), so a missing MBPP file is stated
+    there once rather than on every run. Over-length needs a tokenizer and is left to
     ``reflectseq flags compute``.
     """
     problems = humaneval_problems()
-    try:
+    with suppress(BenchmarkError):
         problems += mbpp_problems()
-    except BenchmarkError as error:
-        console.print(f"contamination: HumanEval only ({error})", highlight=False)
     computer = FlagComputer(ContaminationIndex(problems), NearDuplicateFinder(DEFAULT_THRESHOLD))
     compute_flags(factory, computer, instruction_set_ids=[set_id])

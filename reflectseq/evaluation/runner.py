@@ -38,6 +38,8 @@ class RunSpec:
     generation_concurrency: int = 1
     sandbox_concurrency: int | None = None
     run_timeout: float | None = None
+    cut_completions_at_stops: bool = False
+    """Answers from a completions file keep everything unless this asks for the stops."""
 
 
 @dataclass(frozen=True)
@@ -61,16 +63,22 @@ def build_prompts(problems: Sequence[Problem], template: Template) -> list[Promp
     ]
 
 
-def clean(problem: Problem, prompt: Prompt, raw: str) -> str:
+def clean(problem: Problem, prompt: Prompt, raw: str, *, cut_at_stops: bool = True) -> str:
     """The code to execute from one raw answer.
 
     The prompt's answer prefix (an opened code fence) is put back first, unless the answer
-    opens its own fence, as completions produced with another prompt may.
+    opens its own fence, as completions produced with another prompt may. The template's stop
+    sequences apply to what this run generated; answers produced elsewhere were stopped by
+    their own generator, and cutting them again at Codex's markers (``\ndef``, ``\n#``) would
+    drop helper functions and comments of correct answers.
     """
     text = raw if raw.lstrip().startswith("```") else prompt.answer_prefix + raw
     fence = resolve_language(problem.language).fence
     return clean_completion(
-        text, language=problem.language, tags={fence, problem.language}, stops=prompt.stops
+        text,
+        language=problem.language,
+        tags={fence, problem.language},
+        stops=prompt.stops if cut_at_stops else (),
     )
 
 
@@ -114,8 +122,9 @@ def run_evaluation(
     else:
         ks = resolve_ks(spec.ks, [len(answers) for answers in completions])
         raw = [list(answers) for answers in completions]
+    cut_at_stops = completions is None or spec.cut_completions_at_stops
     cleaned = [
-        [clean(problem, prompt, answer) for answer in answers]
+        [clean(problem, prompt, answer, cut_at_stops=cut_at_stops) for answer in answers]
         for problem, prompt, answers in zip(problems, prompts, raw, strict=True)
     ]
     results = score(

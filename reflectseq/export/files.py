@@ -157,15 +157,17 @@ def write_export(
     *,
     export_id: int | None = None,
     on_progress: ProgressCallback | None = None,
+    manifest_path: Path | None = None,
 ) -> WrittenExport:
-    """Stream the sequences ``spec`` selects into ``path`` and write the manifest beside it.
+    """Stream the sequences ``spec`` selects into ``path`` and write the manifest beside it
+    (or at ``manifest_path``, where a dataset directory wants it).
 
     ``on_progress`` gets the number of sequences read so far (exported or not).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     counts = ExportCounts()
     created_at = datetime.now(UTC)
-    manifest_path = manifest_path_for(path)
+    manifest_path = manifest_path or manifest_path_for(path)
     with (
         session_factory() as session,
         _atomic_pair(path, manifest_path) as (partial, manifest_partial),

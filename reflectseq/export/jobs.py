@@ -92,6 +92,7 @@ def run_export_to(
     path: Path,
     *,
     on_progress: ProgressCallback | None = None,
+    manifest_path: Path | None = None,
 ) -> Export:
     """Run a pending export into ``path``; the row ends ``succeeded`` or ``failed``.
 
@@ -101,7 +102,12 @@ def run_export_to(
     spec = ExportSpec.of_export(export)
     try:
         written = write_export(
-            session_factory, spec, path, export_id=export_id, on_progress=on_progress
+            session_factory,
+            spec,
+            path,
+            export_id=export_id,
+            on_progress=on_progress,
+            manifest_path=manifest_path,
         )
     except Exception as error:
         log.exception("export %d failed", export_id)

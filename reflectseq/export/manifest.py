@@ -19,7 +19,8 @@ from reflectseq import __version__
 from reflectseq.db.models import GenerationConfig
 from reflectseq.export.loaded import LoadedSequence
 from reflectseq.export.spec import ExportSpec
-from reflectseq.quality.flags import Flag
+from reflectseq.quality.contamination import CONTAMINATION_METHOD
+from reflectseq.quality.flags import CONTAMINATION_CHECKED_KEY, Flag
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -42,6 +43,7 @@ class ExportCounts:
     missing_required_flags: int = 0
     incomplete: int = 0
     edited_blocks: int = 0
+    contamination_checked: Counter[str] = field(default_factory=Counter)
     generation_config_ids: set[int] = field(default_factory=set)
 
     def exported(self, sequence: LoadedSequence, raised: frozenset[Flag]) -> None:
@@ -52,6 +54,7 @@ class ExportCounts:
         self.by_review[sequence.review] += 1
         self.flagged.update(flag.value for flag in raised)
         self.edited_blocks += sequence.edited_blocks
+        self.contamination_checked.update(sequence.flags.get(CONTAMINATION_CHECKED_KEY, []))
         self.generation_config_ids.add(sequence.generation_config_id)
 
     def excluded_for(self, flags: list[Flag]) -> None:
@@ -126,4 +129,8 @@ def build_manifest(
         "counts": counts.as_dict(),
         "generator_configs": configs,
         "prompt_versions": sorted({config["prompt_version"] for config in configs}),
+        "contamination": {
+            "method": CONTAMINATION_METHOD,
+            "records_checked_against": dict(sorted(counts.contamination_checked.items())),
+        },
     }

@@ -31,7 +31,12 @@ from reflectseq.format import Record
 from reflectseq.quality.assertions import asserts_something
 from reflectseq.quality.bidi import count_bidi_controls
 from reflectseq.quality.contamination import ContaminationIndex
-from reflectseq.quality.flags import Flag, merge_flags, raised_flags
+from reflectseq.quality.flags import (
+    CONTAMINATION_CHECKED_KEY,
+    Flag,
+    merge_flags,
+    raised_flags,
+)
 from reflectseq.quality.near_duplicates import NearDuplicateFinder
 from reflectseq.quality.over_length import over_length
 from reflectseq.quality.special_text import DEFAULT_SPECIAL_TEXTS, SpecialTextFinder
@@ -193,6 +198,7 @@ def compute_flags(
     with session_factory() as reader:
         for sequence in stream_sequences(reader, everything, with_instruction=True):
             flags = merge_flags(sequence.flags, computer.flags(sequence))
+            flags[CONTAMINATION_CHECKED_KEY] = computer.contamination.benchmarks
             summary.sequences += 1
             summary.flagged.update(flag.value for flag in raised_flags(flags))
             if flags != sequence.flags:

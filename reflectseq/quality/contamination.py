@@ -24,6 +24,12 @@ from reflectseq.quality.text import normalized, word_ngrams, words
 
 NGRAM = 10
 ANCHOR_WORDS = 3
+# How the manifest and the dataset card describe the check, in one line.
+CONTAMINATION_METHOD = (
+    "benchmark texts (prompts, docstrings, solutions) searched in the instruction, the "
+    "reflection's code and the final answer: verbatim after lower-casing and collapsing "
+    "whitespace (substring), or sharing a run of 10 words (ngram10)"
+)
 MIN_SUBSTRING_WORDS = ANCHOR_WORDS + 2  # a first word, the anchor, and a last word
 
 
@@ -49,8 +55,10 @@ class ContaminationIndex:
         self._ngrams: dict[tuple[str, ...], set[tuple[str, str]]] = defaultdict(set)
         self._anchors: dict[tuple[str, ...], list[tuple[str, str, str]]] = defaultdict(list)
         self.problem_count = 0
+        benchmarks: set[str] = set()
         for problem in problems:
             self.problem_count += 1
+            benchmarks.add(problem.benchmark)
             task = (problem.benchmark, problem.task_id)
             for text in problem.texts:
                 tokens = words(text)
@@ -59,6 +67,12 @@ class ContaminationIndex:
                 if len(tokens) >= MIN_SUBSTRING_WORDS:
                     anchor = tuple(tokens[1 : 1 + ANCHOR_WORDS])
                     self._anchors[anchor].append((*task, normalized(text)))
+        self._benchmarks = sorted(benchmarks)
+
+    @property
+    def benchmarks(self) -> list[str]:
+        """The benchmarks whose problems are indexed, sorted."""
+        return self._benchmarks
 
     def _field_matches(self, field: str, text: str) -> set[ContaminationMatch]:
         tokens = words(text)

@@ -38,6 +38,9 @@ FLAG_KEYS: dict[Flag, str] = {
 # Left out of exports unless asked otherwise: a contaminated record leaks a benchmark, and a
 # record whose run passed while printing an error teaches that the error is fine.
 DEFAULT_EXCLUDED_FLAGS = (Flag.CONTAMINATION, Flag.PASSED_WITH_ERRORS)
+# Not a flag: the benchmarks the last contamination check compared a sequence with, so an
+# export can say what its records were checked against (and which were never checked).
+CONTAMINATION_CHECKED_KEY = "contamination_checked"
 
 
 def raised_flags(flags: Mapping[str, Any] | None) -> frozenset[Flag]:

@@ -20,7 +20,9 @@ from reflectseq.cli import app as cli
 from reflectseq.db.models import ApiKey
 from reflectseq.db.session import transaction
 from reflectseq.enums import ApiRole
+from reflectseq.ingest.records import InputFormat
 from reflectseq.store.api_keys import hash_key
+from tests.ingest.layouts import LAYOUTS, encode
 
 runner = CliRunner()
 
@@ -94,3 +96,21 @@ def test_submit_reports_line_errors(
     )
     assert missing.exit_code == 1
     assert "404" in missing.stderr
+
+
+def test_submit_reads_other_layouts_through_a_preset(
+    live_url: str, keys: dict[ApiRole, str], tmp_path: Path
+) -> None:
+    tasks = tmp_path / "oss.csv"
+    layout = LAYOUTS["oss-instruct"]
+    tasks.write_bytes(encode([*layout.rows, layout.rows[0]], InputFormat.CSV))
+    common = ["--api-url", live_url, "--api-key", keys[ApiRole.SUBMITTER]]
+
+    submitted = runner.invoke(cli, ["submit", str(tasks), "--preset", "oss-instruct", *common])
+
+    assert submitted.exit_code == 0, submitted.output
+    assert "2 instructions, 1 duplicates skipped" in submitted.stdout
+    assert "line 4 repeats line 2" in submitted.stdout  # CSV lines; the header is line 1
+    typo = runner.invoke(cli, ["submit", str(tasks), "--field", "txt=problem", *common])
+    assert typo.exit_code == 2
+    assert "--field: unknown field 'txt'" in typo.stderr

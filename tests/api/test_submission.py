@@ -142,6 +142,7 @@ def test_json_body_variant(client: TestClient, submitter: dict[str, str]) -> Non
     assert details == [
         {
             "line": None,
+            "row": None,
             "field": "instructions[1].language",
             "message": "unknown language 'cobol'; see GET /v1/languages",
         }

@@ -213,3 +213,43 @@ def test_limit_skips_answers_to_left_out_problems(tmp_path: Path, marker: str) -
     assert code == 0, output
     assert list(_results(run_dir)) == ["add"]
     assert _summary(run_dir)["pass_at"] == {"1": 1.0}
+
+
+# HumanEval/0's body calling a helper defined after it, as a completion from elsewhere may.
+BODY_WITH_HELPER = (
+    "    return _any_close(numbers, threshold)\n\n\n"
+    "def _any_close(numbers, threshold):\n"
+    "    for i, a in enumerate(numbers):\n"
+    "        for j, b in enumerate(numbers):\n"
+    "            if i != j and abs(a - b) < threshold:\n"
+    "                return True\n"
+    "    return False\n"
+)
+
+
+def test_completions_need_no_model_and_are_not_cut_at_stops_unless_asked(tmp_path: Path) -> None:
+    completions = tmp_path / "vllm-batch.jsonl"
+    completions.write_text(
+        json.dumps({"task_id": "HumanEval/0", "completion": BODY_WITH_HELPER}) + "\n"
+    )
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    common = ["--benchmark", "humaneval", "--limit", "1", "--completions", str(completions)]
+
+    code, output = _eval(*common, "--template", "raw", "--out", str(whole))
+    assert code == 0, output
+    assert _summary(whole)["model"] == "vllm-batch"  # the file is the model
+    assert _summary(whole)["pass_at"] == {"1": 1.0}
+
+    # Codex's stops ("\ndef ") cut the helper away: only on request.
+    code, output = _eval(*common, "--template", "raw", "--cut-at-stops", "--out", str(cut))
+    assert code == 0, output
+    assert _summary(cut)["pass_at"] == {"1": 0.0}
+    assert "def _any_close" in _results(whole)["HumanEval/0"]["samples"][0]["completion"]
+    assert "def _any_close" not in _results(cut)["HumanEval/0"]["samples"][0]["completion"]
+
+
+def test_cut_at_stops_goes_with_completions(tmp_path: Path, marker: str) -> None:
+    tasks, _, _ = _instructions(tmp_path, marker)
+    code, output = _eval("--benchmark", str(tasks), "--model", "m", "--cut-at-stops")
+    assert code == 2
+    assert "goes with --completions" in output

@@ -72,15 +72,16 @@ def test_flags_are_computed_stored_and_applied(
     assert summary.sequences == 4
     with transaction(session_factory) as session:
         flags = {sequence_id: session.get(Sequence, sequence_id).flags for sequence_id in ids}
-    assert flags[clean.id] == {}
+    checked = {"contamination_checked": ["humaneval"]}  # what was compared, for the manifest
+    assert flags[clean.id] == checked
     assert {
         "benchmark": "humaneval",
         "task_id": "HumanEval/0",
         "method": "substring",
         "field": "final_answer",
     } in flags[contaminated.id]["contamination"]
-    assert flags[duplicate.id] == {"near_duplicate_of": clean.id}
-    assert flags[unasserted.id] == {"no_asserts": True}
+    assert flags[duplicate.id] == {"near_duplicate_of": clean.id, **checked}
+    assert flags[unasserted.id] == {"no_asserts": True, **checked}
 
     # Contaminated records are left out by default, and counted.
     written = write_export(session_factory, ExportSpec(), tmp_path / "default.jsonl")
@@ -88,6 +89,9 @@ def test_flags_are_computed_stored_and_applied(
     assert written.manifest["counts"]["excluded"] == 1
     assert written.manifest["counts"]["excluded_by_flag"] == {"contamination": 1}
     assert written.manifest["counts"]["flagged"] == {"near_duplicate": 1, "no_asserts": 1}
+    contamination = written.manifest["contamination"]
+    assert contamination["records_checked_against"] == {"humaneval": 3}
+    assert "ngram10" in contamination["method"]
 
     everything = ExportFilters(exclude_flags=[])
     assert (
@@ -109,8 +113,11 @@ def test_flags_are_computed_stored_and_applied(
     computer = FlagComputer(ContaminationIndex(humaneval_problems()), NearDuplicateFinder(0.7))
     compute_flags(session_factory, computer)
     with transaction(session_factory) as session:
-        assert session.get(Sequence, clean.id).flags == {"reviewer_note": "keep"}
-        assert session.get(Sequence, duplicate.id).flags == {"near_duplicate_of": clean.id}
+        assert session.get(Sequence, clean.id).flags == {"reviewer_note": "keep", **checked}
+        assert session.get(Sequence, duplicate.id).flags == {
+            "near_duplicate_of": clean.id,
+            **checked,
+        }
 
 
 def test_special_token_text_is_flagged_excludable_and_escaped(

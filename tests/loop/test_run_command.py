@@ -70,6 +70,9 @@ def test_run_writes_a_reflection_dataset(
         flags = session.scalars(select(Sequence.flags).order_by(Sequence.id)).all()
         assert [bool(flag.get("contamination")) for flag in flags] == [False, False, False, True]
     assert manifest["counts"]["excluded_by_flag"] == {"contamination": 1}
+    # What the records were checked against is said once, in the manifest, not on every run.
+    assert "humaneval" in manifest["contamination"]["records_checked_against"]
+    assert "contamination:" not in result.output
 
     # Running the same file again resumes the finished set instead of generating anew.
     calls = len(llm_server.requests_for(key))
