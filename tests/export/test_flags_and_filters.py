@@ -33,6 +33,9 @@ LONG_TASK = (
     "only the even numbers, preserving their original order in the input list."
 )
 
+# What every flag computation records beside the flags: the benchmarks it compared.
+CHECKED = {"contamination_checked": ["humaneval"]}
+
 
 def _exported_tasks(
     factory: sessionmaker[Session], filters: ExportFilters, tmp_path: Path
@@ -72,7 +75,7 @@ def test_flags_are_computed_stored_and_applied(
     assert summary.sequences == 4
     with transaction(session_factory) as session:
         flags = {sequence_id: session.get(Sequence, sequence_id).flags for sequence_id in ids}
-    checked = {"contamination_checked": ["humaneval"]}  # what was compared, for the manifest
+    checked = CHECKED
     assert flags[clean.id] == checked
     assert {
         "benchmark": "humaneval",
@@ -137,7 +140,7 @@ def test_special_token_text_is_flagged_excludable_and_escaped(
     )
     compute_flags(session_factory, computer)
     with transaction(session_factory) as session:
-        assert session.get_one(Sequence, clean).flags == {}
+        assert session.get_one(Sequence, clean).flags == CHECKED
         assert session.get_one(Sequence, spelled).flags["special_token_text"] == [
             "</s>",
             "<|endofblock|>",
@@ -176,10 +179,16 @@ def test_bidi_controls_are_flagged_and_can_be_left_out(
     summary = compute_flags(session_factory, computer)
     assert summary.flagged["bidi_controls"] == 2
     with transaction(session_factory) as session:
-        assert session.get(Sequence, clean.id).flags == {}
-        assert session.get(Sequence, in_code.id).flags == {"bidi_controls": {"characters": 4}}
+        assert session.get(Sequence, clean.id).flags == CHECKED
+        assert session.get(Sequence, in_code.id).flags == {
+            "bidi_controls": {"characters": 4},
+            **CHECKED,
+        }
         # The task appears three times: the instruction and both user messages.
-        assert session.get(Sequence, in_task.id).flags == {"bidi_controls": {"characters": 6}}
+        assert session.get(Sequence, in_task.id).flags == {
+            "bidi_controls": {"characters": 6},
+            **CHECKED,
+        }
 
     kept = ExportFilters(exclude_flags=[Flag.BIDI_CONTROLS])
     written = write_export(session_factory, ExportSpec(filters=kept), tmp_path / "clean.jsonl")

@@ -48,7 +48,8 @@ def test_passed_with_errors_is_flagged_and_excluded_by_default(
     assert summary.flagged["passed_with_errors"] == 1
     with transaction(session_factory) as session:
         flags = [session.get_one(Sequence, sequence_id).flags for sequence_id in ids]
-    assert flags == [{}, {"passed_with_errors": True}]
+    checked = {"contamination_checked": ["humaneval"]}
+    assert flags == [checked, {"passed_with_errors": True, **checked}]
 
     written = write_export(session_factory, ExportSpec(), tmp_path / "default.jsonl")
     assert written.counts.records == 1
