@@ -79,6 +79,20 @@ def _print_progress(body: dict[str, Any]) -> None:
     )
 
 
+def _config_json(path: Path) -> str:
+    """The generation config file as compact JSON; a clear error (exit 2) if it is not a JSON
+    object, before anything is uploaded."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        typer.echo(f"error: --config {path}: not a readable JSON file ({error})", err=True)
+        raise typer.Exit(2) from error
+    if not isinstance(document, dict):
+        typer.echo(f"error: --config {path}: must hold a JSON object", err=True)
+        raise typer.Exit(2)
+    return json.dumps(document)
+
+
 def submit(
     file: Path = typer.Argument(
         ...,
@@ -111,7 +125,7 @@ def submit(
         raise typer.Exit(2) from error
     params: dict[str, str | list[str]] = {"name": name or file.stem}
     if config is not None:
-        params["generation_config"] = json.dumps(json.loads(config.read_text(encoding="utf-8")))
+        params["generation_config"] = _config_json(config)
     if preset:
         params["preset"] = preset
     if fields:

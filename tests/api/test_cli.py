@@ -98,6 +98,21 @@ def test_submit_reports_line_errors(
     assert "404" in missing.stderr
 
 
+@pytest.mark.parametrize("config", ['{"max_rounds": 2', "[1, 2]"])
+def test_submit_refuses_a_bad_config_file_before_uploading(tmp_path: Path, config: str) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text('{"text": "ok", "language": "py"}\n')
+    bad = tmp_path / "bad.json"
+    bad.write_text(config)
+    # No server listens on port 9: the error must come before any upload.
+    result = runner.invoke(
+        cli, ["submit", str(tasks), "--config", str(bad), "--api-url", "http://127.0.0.1:9"]
+    )
+    assert result.exit_code == 2
+    assert f"--config {bad}" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
 def test_submit_reads_other_layouts_through_a_preset(
     live_url: str, keys: dict[ApiRole, str], tmp_path: Path
 ) -> None:
