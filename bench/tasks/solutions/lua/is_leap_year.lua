@@ -1,0 +1,3 @@
+function is_leap_year(year)
+    return (year % 4 == 0 and year % 100 ~= 0) or year % 400 == 0
+end

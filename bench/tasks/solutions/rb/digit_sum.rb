@@ -1,0 +1,3 @@
+def digit_sum(n)
+  n.digits.sum
+end

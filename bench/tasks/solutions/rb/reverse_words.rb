@@ -1,0 +1,3 @@
+def reverse_words(sentence)
+  sentence.split.reverse.join(" ")
+end

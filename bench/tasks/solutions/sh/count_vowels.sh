@@ -1,0 +1,4 @@
+count_vowels() {
+    local vowels="${1//[^aeiouAEIOU]/}"
+    echo "${#vowels}"
+}
