@@ -116,16 +116,22 @@ def pick_code(answer: ParsedAnswer, fences: frozenset[str]) -> int | None:
     """Index (into ``answer.blocks``) of the code block to run: the last one in the language.
 
     ``fences`` are the fence words the task's language answers to (``python``, ``py``, ...).
-    Blocks without a fence word count as the task's language, since models often omit it; a
-    block fenced for another language (say a ``bash`` snippet showing how to run the program)
-    is never run. Returns None when nothing runnable is there.
+    A block fenced in the language wins; only when there is none do blocks without a fence word
+    count, since some models omit it. Models often follow their program with an unfenced block
+    of the output they expect (``2``, ``All tests passed!``): that must not be what runs. A block
+    fenced for another language (say a ``bash`` snippet showing how to run the program) is never
+    run. Returns None when nothing runnable is there.
     """
-    for index in range(len(answer.blocks) - 1, -1, -1):
-        block = answer.blocks[index]
-        in_language = block.fence is None or block.fence in fences
-        if block.kind == "code" and in_language and block.content.strip():
-            return index
-    return None
+    fenced_in_language: int | None = None
+    unfenced: int | None = None
+    for index, block in enumerate(answer.blocks):
+        if block.kind != "code" or not block.content.strip():
+            continue
+        if block.fence in fences:
+            fenced_in_language = index
+        elif block.fence is None:
+            unfenced = index
+    return fenced_in_language if fenced_in_language is not None else unfenced
 
 
 def has_assertions(code: str) -> bool:

@@ -43,8 +43,18 @@ def test_special_tokens_are_removed_and_counted() -> None:
 
 
 def test_pick_code_takes_the_last_block_in_the_language() -> None:
-    parsed = parse_answer("```python\na\n```\n```\nb\n```\n```bash\nc\n```")
-    assert pick_code(parsed, PY) == 1  # unlabelled counts as the task's language; bash never runs
+    parsed = parse_answer("```python\na\n```\n```python\nb\n```\n```bash\nc\n```")
+    assert pick_code(parsed, PY) == 1  # bash never runs
+    unlabelled = parse_answer("```\na\n```\n```\nb\n```\n```bash\nc\n```")
+    assert pick_code(unlabelled, PY) == 1  # with no labelled block, unlabelled ones count
+
+
+def test_an_unlabelled_block_of_expected_output_is_not_run() -> None:
+    """Models follow the program with what they expect it to print; the program must run."""
+    answer = "```python\ndef f():\n    return 2\nprint(f())\n```\nOutput:\n```\n2\n```"
+    parsed = parse_answer(answer)
+    index = pick_code(parsed, PY)
+    assert index is not None and "def f" in parsed.blocks[index].content
     assert pick_code(parse_answer("```bash\nls\n```"), PY) is None
     assert pick_code(parse_answer("```python\n\n```"), PY) is None  # empty code is not runnable
 
