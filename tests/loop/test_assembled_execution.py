@@ -43,7 +43,7 @@ def test_the_models_driver_is_stored_but_not_run(
     pg_session_factory: sessionmaker[Session],
 ) -> None:
     llm_server.script(key, [answer(fenced_python(WITH_DRIVER)), answer(fenced_python(WITH_DRIVER))])
-    created = create_tasks(pg_session_factory, [add_task(key)], base_url=llm_server.base_url)
+    created = create_tasks(pg_session_factory, [add_task(key)])
     (sequence_id,) = created.sequence_ids
 
     assert run_sequence(context, sequence_id, worker="test", stale_after=STALE) == Outcome.COMPLETED
@@ -66,9 +66,7 @@ def test_a_forged_exit_is_stored_as_failed_with_multipl_e_saying_passed(
     pg_session_factory: sessionmaker[Session],
 ) -> None:
     llm_server.script(key, [answer(fenced_python(FORGED))])
-    created = create_tasks(
-        pg_session_factory, [add_task(key)], base_url=llm_server.base_url, max_rounds=1
-    )
+    created = create_tasks(pg_session_factory, [add_task(key)], max_rounds=1)
     (sequence_id,) = created.sequence_ids
 
     assert run_sequence(context, sequence_id, worker="test", stale_after=STALE) == Outcome.COMPLETED
