@@ -77,6 +77,8 @@ TASK = TaskView(
     fence="python",
     tests="assert add(1, 2) == 3",
     show_tests=True,
+    language_code="py",
+    entry_point="add",
 )
 
 

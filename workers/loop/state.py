@@ -114,6 +114,8 @@ def load_state(session: Session, sequence: Sequence) -> LoadedState:
         fence=language.fence,
         tests=instruction.tests or "",
         show_tests=config.show_tests,
+        language_code=language.code,
+        entry_point=instruction.entry_point or "",
     )
     task = Task(
         instruction_id=instruction.id,
