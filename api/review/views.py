@@ -32,6 +32,7 @@ FLAG_LABELS = {
     Flag.NEAR_DUPLICATE: "Near-duplicate",
     Flag.NO_ASSERTS: "No asserts",
     Flag.OVER_LENGTH: "Over length",
+    Flag.STALLED: "Stalled",
 }
 
 

@@ -18,6 +18,7 @@ class Flag(StrEnum):
     NEAR_DUPLICATE = "near_duplicate"
     NO_ASSERTS = "no_asserts"
     OVER_LENGTH = "over_length"
+    STALLED = "stalled"
 
 
 # The key each flag is stored under; a flag is raised when its key holds a truthy value.
@@ -26,6 +27,8 @@ FLAG_KEYS: dict[Flag, str] = {
     Flag.NEAR_DUPLICATE: "near_duplicate_of",  # id of the earlier sequence it duplicates
     Flag.NO_ASSERTS: "no_asserts",  # true when the tests run assert nothing
     Flag.OVER_LENGTH: "over_length",  # {tokenizer, tokens, max_len}
+    # Written by the loop while it generates:
+    Flag.STALLED: "stalled",  # true when stage 1 ended with the model resending its programs
 }
 
 

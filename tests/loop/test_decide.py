@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from reflectseq.enums import BlockKind
-from workers.loop.decide import Action, BlockView, Prompt, Snapshot, Step, next_action
-from workers.loop.transcript import one_off_request, stage_one_request
+from workers.loop.decide import (
+    Action,
+    BlockView,
+    Prompt,
+    Snapshot,
+    Step,
+    executed_rounds,
+    next_action,
+    normalised_code,
+)
+from workers.loop.transcript import one_off_request, output_head, stage_one_request
 from workers.prompts import TaskView, load_prompts
 
 TEXT = BlockView(BlockKind.TEXT, "plan", llm_call_id=1)
@@ -49,7 +58,7 @@ def test_a_failure_asks_for_a_fix_until_the_rounds_are_spent() -> None:
     assert next_action(snapshot(TEXT, CODE, FAILED, rounds=1)) == Action(
         Step.ASK_REFLECTION, prompt=Prompt.AFTER_FAILURE
     )
-    spent = snapshot(*(TEXT, CODE, FAILED) * 3, rounds=3)
+    spent = snapshot(*_round("a = 1", 1), *_round("a = 2", 2), *_round("a = 3", 3), rounds=3)
     assert next_action(spent) == Action(Step.ASK_ONE_OFF, reflection_pass=False)
 
 
@@ -103,3 +112,62 @@ def test_chat_alternates_answers_and_feedback_with_fix_requests() -> None:
 
     one_off = one_off_request(prompts, TASK, "instruction", (TEXT, CODE, PASSED), "ONE-OFF")
     assert one_off[-1] == {"role": "user", "content": "Execution result: passed\n\nONE-OFF"}
+
+
+def _round(code: str, call: int, output: str = "Traceback: boom") -> tuple[BlockView, ...]:
+    return (
+        BlockView(BlockKind.ANALYSIS, f"attempt {call}", llm_call_id=call),
+        BlockView(BlockKind.CODE, code, runnable=True, llm_call_id=call),
+        BlockView(BlockKind.EXECUTION, f"Execution result: failed\n{output}", output=output),
+    )
+
+
+def test_layout_does_not_make_a_program_new() -> None:
+    assert normalised_code("def f(x):\n    return x  \n\n\n") == normalised_code(
+        "def f(x):\n\treturn  x\n"
+    )
+    assert normalised_code("return x + 1") != normalised_code("return x - 1")
+
+
+def test_a_repeated_program_gets_its_own_nudge_and_the_second_repeat_stalls() -> None:
+    program = "def add(a, b):\n    return a - b"
+    once = snapshot(*_round(program, 1), *_round(program + "\n\n", 2), rounds=2, max_rounds=5)
+    assert next_action(once) == Action(Step.ASK_REFLECTION, prompt=Prompt.REPEATED_CODE)
+    assert [r.repeats for r in executed_rounds(once.reflection)] == [None, 1]
+
+    changed = snapshot(
+        *once.reflection, *_round("def add(a, b):\n    return b", 3), rounds=3, max_rounds=5
+    )
+    assert next_action(changed) == Action(Step.ASK_REFLECTION, prompt=Prompt.AFTER_FAILURE)
+
+    twice = snapshot(*changed.reflection, *_round(program, 4), rounds=4, max_rounds=5)
+    assert next_action(twice) == Action(Step.ASK_ONE_OFF, reflection_pass=False, stalled=True)
+
+
+def test_the_repeated_code_nudge_names_the_round_and_its_failure() -> None:
+    program = "def add(a, b):\n    return a - b"
+    blocks = (
+        *_round(program, 1, output="AssertionError: add(2, 3) == 5"),
+        *_round(program, 2, output="AssertionError: add(2, 3) == 5"),
+    )
+    v2 = load_prompts("v2")
+    chat = stage_one_request(v2, TASK, "instruction", blocks, Prompt.REPEATED_CODE)
+    assert "same program you sent in round 1" in chat[-1]["content"]
+    assert "AssertionError: add(2, 3) == 5" in chat[-1]["content"]
+    # The first failure got the ordinary request for a fix.
+    assert chat[3]["content"].endswith(v2.render("retry_after_failure", TASK))
+    # A version without the wording keeps its own behaviour.
+    v1 = load_prompts("v1")
+    chat = stage_one_request(v1, TASK, "instruction", blocks, Prompt.REPEATED_CODE)
+    assert chat[-1]["content"].endswith(v1.render("retry_after_failure", TASK))
+
+
+def test_a_failure_head_is_short() -> None:
+    assert output_head("\n".join(f"line {n}" for n in range(40))).count("\n") == 11
+    assert output_head("x" * 5000).endswith(" ...")
+
+
+def test_context_exhaustion_ends_stage_one() -> None:
+    assert next_action(snapshot(TEXT, CODE, FAILED, rounds=1, context_exhausted=True)) == Action(
+        Step.ASK_ONE_OFF, reflection_pass=False
+    )

@@ -442,12 +442,13 @@ def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: 
         instruction,
     )
     # Committed before the call, so that progress shows the stage while the model answers.
-    entered = _commit(
-        context,
-        held,
-        state,
-        Writes(changes={"stage": SequenceStage.ONE_OFF, "reflection_pass": action.reflection_pass}),
-    )
+    changes: dict[str, Any] = {
+        "stage": SequenceStage.ONE_OFF,
+        "reflection_pass": action.reflection_pass,
+    }
+    if action.stalled:
+        changes["flags"] = _with_flags(state, stalled=True)
+    entered = _commit(context, held, state, Writes(changes=changes))
     if not isinstance(entered, LoadedState):
         return entered
     called = _call_model(context, held, entered, messages)
@@ -455,7 +456,7 @@ def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: 
         return called
     completion, call = called
     answer, removed = strip_special_tokens(completion.text)
-    changes: dict[str, Any] = {**_spent(call), "stage": SequenceStage.VERIFY}
+    changes = {**_spent(call), "stage": SequenceStage.VERIFY}
     if removed:
         removed += int(entered.flags.get("special_tokens_removed", 0))
         changes["flags"] = _with_flags(entered, special_tokens_removed=removed)

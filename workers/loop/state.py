@@ -77,6 +77,9 @@ def view_of(block: Block, language_code: str) -> BlockView:
         runnable=block.kind == BlockKind.CODE and block.language == language_code,
         passed=block.execution_status == ExecutionStatus.PASSED,
         llm_call_id=block.llm_call_id,
+        output="\n".join(
+            text.rstrip() for text in (block.stdout, block.stderr) if text and text.strip()
+        ),
     )
 
 

@@ -13,15 +13,44 @@ from __future__ import annotations
 from reflectseq.enums import BlockKind
 from reflectseq.format import fenced
 from reflectseq.llm.base import ChatMessage
-from workers.loop.decide import BlockView, Prompt
+from workers.loop.decide import BlockView, Prompt, Round, executed_rounds
 from workers.prompts import PromptSet, TaskView
 
+# How much of an earlier failure a repeated program's nudge quotes.
+FAILURE_HEAD_LINES = 12
+FAILURE_HEAD_CHARS = 800
 
-def _nudge(prompts: PromptSet, task: TaskView, after: BlockView) -> str | None:
-    """What to ask before the model answers again, given the last stored block."""
-    if after.kind == BlockKind.EXECUTION:
-        return None if after.passed else prompts.render("retry_after_failure", task)
-    return prompts.render("missing_code", task)
+
+def output_head(output: str) -> str:
+    """The first lines of a program's output, enough to recall how it failed."""
+    head = "\n".join(output.strip().splitlines()[:FAILURE_HEAD_LINES])
+    return head if len(head) <= FAILURE_HEAD_CHARS else f"{head[:FAILURE_HEAD_CHARS]} ..."
+
+
+def _nudge(
+    prompts: PromptSet, task: TaskView, blocks: tuple[BlockView, ...], position: int
+) -> str | None:
+    """What to ask before the model answers again, after the block at ``position``.
+
+    A failed program that repeats an earlier round's is told so, with that round's failure,
+    where the prompt version has the wording for it.
+    """
+    after = blocks[position]
+    if after.kind != BlockKind.EXECUTION:
+        return prompts.render("missing_code", task)
+    if after.passed:
+        return None
+    rounds = executed_rounds(blocks)
+    current = next((r for r in rounds if r.position == position), None)
+    if current is None or current.repeats is None or not prompts.has("repeated_code"):
+        return prompts.render("retry_after_failure", task)
+    earlier: Round = rounds[current.repeats - 1]
+    return prompts.render(
+        "repeated_code",
+        task,
+        round=earlier.number,
+        failure=output_head(earlier.execution.output),
+    )
 
 
 def with_user_turn(messages: list[ChatMessage], text: str) -> list[ChatMessage]:
@@ -48,7 +77,7 @@ def reflection_chat(
             messages.append({"role": "assistant", "content": "\n\n".join(parts)})
             parts.clear()
 
-    for block in blocks:
+    for position, block in enumerate(blocks):
         if block.kind == BlockKind.EXECUTION:
             flush()
             messages[:] = with_user_turn(messages, block.content)
@@ -58,7 +87,7 @@ def reflection_chat(
             )
             if new_answer and previous is not None:
                 flush()
-                nudge = _nudge(prompts, task, previous)
+                nudge = _nudge(prompts, task, blocks, position - 1)
                 if nudge:
                     messages[:] = with_user_turn(messages, nudge)
             content = (
@@ -81,7 +110,7 @@ def stage_one_request(
     messages = reflection_chat(prompts, task, instruction, blocks)
     if prompt == Prompt.FIRST or not blocks:
         return messages
-    nudge = _nudge(prompts, task, blocks[-1])
+    nudge = _nudge(prompts, task, blocks, len(blocks) - 1)
     return with_user_turn(messages, nudge) if nudge else messages
 
 
