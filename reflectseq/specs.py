@@ -75,6 +75,16 @@ class GenerationConfigSpec(BaseModel):
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(default=1024, ge=16, le=65_536)
     seed: int | None = None
+    max_continuations: int = Field(
+        default=2,
+        ge=0,
+        le=8,
+        description=(
+            "How often an answer cut off at max_tokens is continued (the partial answer is sent "
+            "back and the model asked to go on). 0, or still cut off after that many: the answer "
+            "is kept as it is and the sequence flagged truncated_answer."
+        ),
+    )
     prompt_version: str = Field(
         default="v2",
         min_length=1,
@@ -96,6 +106,8 @@ class GenerationConfigSpec(BaseModel):
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
             "seed": self.seed,
+            # Stored with the sampling: together with max_tokens it bounds an answer's length.
+            "max_continuations": self.max_continuations,
         }
 
     def config_hash(self) -> str:

@@ -33,6 +33,7 @@ FLAG_LABELS = {
     Flag.NO_ASSERTS: "No asserts",
     Flag.OVER_LENGTH: "Over length",
     Flag.STALLED: "Stalled",
+    Flag.TRUNCATED_ANSWER: "Truncated answer",
 }
 
 

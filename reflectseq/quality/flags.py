@@ -19,6 +19,7 @@ class Flag(StrEnum):
     NO_ASSERTS = "no_asserts"
     OVER_LENGTH = "over_length"
     STALLED = "stalled"
+    TRUNCATED_ANSWER = "truncated_answer"
 
 
 # The key each flag is stored under; a flag is raised when its key holds a truthy value.
@@ -29,6 +30,7 @@ FLAG_KEYS: dict[Flag, str] = {
     Flag.OVER_LENGTH: "over_length",  # {tokenizer, tokens, max_len}
     # Written by the loop while it generates:
     Flag.STALLED: "stalled",  # true when stage 1 ended with the model resending its programs
+    Flag.TRUNCATED_ANSWER: "truncated_answer",  # how many answers were kept cut off
 }
 
 

@@ -31,6 +31,7 @@ from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, Role, SequenceStage, SequenceStatus
 from reflectseq.llm.base import ChatMessage, Completion, LlmBackend, LlmError, LlmRejected, Sampling
 from reflectseq.llm.breaker import FailureBreaker
+from reflectseq.llm.continuation import CUT_OFF, complete_answer
 from reflectseq.metrics import observe_llm_call
 from reflectseq.parsing import (
     ParsedAnswer,
@@ -256,11 +257,20 @@ def _call_model(
     """One model call; a failure is recorded, fails the sequence and may trip the breaker."""
     call = _call_row(state, messages, state.config.model)
     started = time.perf_counter()
+    prompts, view = state.prompts, state.task.view
     try:
         # Inside the try: an endpoint the operator no longer declares is a rejected call.
         backend = context.backend_for(state.config)
         call.model = backend.model
-        completion = backend.complete(messages, Sampling.from_stored(state.config.sampling))
+        completion = complete_answer(
+            backend,
+            messages,
+            Sampling.from_stored(state.config.sampling),
+            max_continuations=int(state.config.sampling.get("max_continuations") or 0),
+            continue_prompt=(
+                prompts.render("continue_answer", view) if prompts.has("continue_answer") else None
+            ),
+        )
     except LlmError as error:
         outcome = _record_failure(context, held, state, call, error)
         _observe(state.config, call, ok=False, seconds=time.perf_counter() - started)
@@ -295,7 +305,10 @@ def _record_failure(
     call.tokens_in = int(usage.get("prompt_tokens") or 0)
     call.tokens_out = int(usage.get("completion_tokens") or 0)
     kind = "rejected" if isinstance(error, LlmRejected) else "failed"
-    failures = context.breaker.record_failure(_breaker_key(state.config))
+    # A request refused for what it asked (HTTP 400, too long) fails this sequence only.
+    failures = (
+        context.breaker.record_failure(_breaker_key(state.config)) if error.endpoint_failing else 0
+    )
 
     def stop_the_set(session: Session) -> None:
         # The endpoint fails every call: stop the whole set now instead of burning through it.
@@ -322,13 +335,16 @@ def _spent(call: LlmCall) -> dict[str, Any]:
     }
 
 
-def _repair_flags(state: LoadedState, parsed: ParsedAnswer) -> dict[str, Any]:
+def _repair_flags(state: LoadedState, parsed: ParsedAnswer, *, cut_off: bool) -> dict[str, Any]:
+    """What the answer needed repaired, or was left with, as flag changes."""
     flags: dict[str, Any] = {}
     if parsed.removed_special_tokens:
         removed = int(state.flags.get("special_tokens_removed", 0))
         flags["special_tokens_removed"] = removed + parsed.removed_special_tokens
     if parsed.unterminated_fence:
         flags["unterminated_fence"] = True
+    if cut_off:  # counts the answers kept as far as they got
+        flags["truncated_answer"] = int(state.flags.get("truncated_answer", 0)) + 1
     return {"flags": _with_flags(state, **flags)} if flags else {}
 
 
@@ -347,16 +363,28 @@ def _write_instruction(
     return _commit(context, held, state, writes)
 
 
+def _cut_off_in_code(parsed: ParsedAnswer, cut_off: bool) -> bool:
+    """Whether the answer stopped at the length limit inside its last code block."""
+    return cut_off and parsed.unterminated_fence
+
+
 def answer_blocks(
-    parsed: ParsedAnswer, *, fences: frozenset[str], language: str, after_execution: bool
+    parsed: ParsedAnswer,
+    *,
+    fences: frozenset[str],
+    language: str,
+    after_execution: bool,
+    cut_off: bool = False,
 ) -> list[BlockSpec]:
     """The blocks stored for a stage-1 answer, up to and including the code block to run.
 
     Prose after that block is dropped: written before the execution, it can only guess the
     result. Prose before the first code block of an answer to an execution result is the
-    model's analysis of that result.
+    model's analysis of that result. An answer ``cut_off`` inside a code block has nothing to
+    run: the half-written block is kept without a language, and the round asks for the code.
     """
-    chosen = pick_code(parsed, fences)
+    cut_in_code = _cut_off_in_code(parsed, cut_off)
+    chosen = None if cut_in_code else pick_code(parsed, fences)
     kept = parsed.blocks if chosen is None else parsed.blocks[: chosen + 1]
     specs: list[BlockSpec] = []
     seen_code = False
@@ -364,15 +392,13 @@ def answer_blocks(
         if block.kind == "code":
             seen_code = True
             runnable = position == chosen
-            specs.append(
-                BlockSpec(
-                    kind=BlockKind.CODE,
-                    content=block.content,
-                    language=language
-                    if runnable
-                    else (block.fence or "")[:MAX_LANGUAGE_CHARS] or None,
-                )
-            )
+            if runnable:
+                tag: str | None = language
+            elif cut_in_code and position == len(kept) - 1:
+                tag = None  # unfinished: never run, even when its fence names the language
+            else:
+                tag = (block.fence or "")[:MAX_LANGUAGE_CHARS] or None
+            specs.append(BlockSpec(kind=BlockKind.CODE, content=block.content, language=tag))
         else:
             kind = BlockKind.ANALYSIS if after_execution and not seen_code else BlockKind.TEXT
             specs.append(BlockSpec(kind=kind, content=block.content))
@@ -395,15 +421,17 @@ def _ask_reflection(
         return called
     completion, call = called
     parsed = parse_answer(completion.text)
+    cut_off = completion.finish_reason == CUT_OFF
     specs = answer_blocks(
         parsed,
         fences=state.task.fences,
         language=state.task.language.code,
         after_execution=bool(blocks) and blocks[-1].kind == BlockKind.EXECUTION,
+        cut_off=cut_off,
     )
     first_answer = REFLECTION not in state.messages
     writes = Writes(
-        changes={**_spent(call), **_repair_flags(state, parsed)},
+        changes={**_spent(call), **_repair_flags(state, parsed, cut_off=cut_off)},
         call=call,
         new_messages=(
             ((REFLECTION, Role.ASSISTANT, SequenceStage.REFLECTION),) if first_answer else ()
@@ -455,11 +483,20 @@ def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: 
     if not isinstance(called, tuple):
         return called
     completion, call = called
-    answer, removed = strip_special_tokens(completion.text)
-    changes = {**_spent(call), "stage": SequenceStage.VERIFY}
-    if removed:
-        removed += int(entered.flags.get("special_tokens_removed", 0))
-        changes["flags"] = _with_flags(entered, special_tokens_removed=removed)
+    answer, _ = strip_special_tokens(completion.text)
+    parsed = parse_answer(completion.text)
+    cut_off = completion.finish_reason == CUT_OFF
+    changes = {
+        **_spent(call),
+        "stage": SequenceStage.VERIFY,
+        **_repair_flags(entered, parsed, cut_off=cut_off),
+    }
+    outcome = Outcome.CONTINUE
+    if _cut_off_in_code(parsed, cut_off):
+        # Half a program is no answer to verify: the sequence ends here, unverified.
+        flags = {**changes.get("flags", entered.flags), "final_no_code": True}
+        changes.update({**_finished(final_pass=False), "flags": flags})
+        outcome = Outcome.COMPLETED
     writes = Writes(
         changes=changes,
         call=call,
@@ -473,7 +510,7 @@ def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: 
         },
         from_call=frozenset({ONE_OFF_ANSWER}),
     )
-    return _commit(context, held, entered, writes)
+    return _commit(context, held, entered, writes, outcome)
 
 
 def _verify(context: LoopContext, held: Claim, state: LoadedState, action: Action) -> Stepped:
