@@ -34,6 +34,8 @@ FLAG_LABELS = {
     Flag.OVER_LENGTH: "Over length",
     Flag.STALLED: "Stalled",
     Flag.TRUNCATED_ANSWER: "Truncated answer",
+    Flag.CONTEXT_TRIMMED: "Context trimmed",
+    Flag.CONTEXT_EXHAUSTED: "Context exhausted",
 }
 
 

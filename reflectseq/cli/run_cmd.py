@@ -155,7 +155,6 @@ def run(
     database_url: str | None = typer.Option(None, help="Database (default: embedded SQLite)."),
 ) -> None:
     """Generate reflection sequences for every instruction and write the dataset."""
-    from reflectseq.llm import backend_factory  # noqa: PLC0415
     from workers.embedded import run_set  # noqa: PLC0415 - loads LLM and sandbox machinery
     from workers.runtime import loop_context  # noqa: PLC0415
 
@@ -219,9 +218,7 @@ def run(
         f"({chosen.kind}, {config_spec.model}), database {url}",
         highlight=False,
     )
-    context = loop_context(
-        settings, session_factory=factory, backends=backend_factory(settings, registry=registry)
-    )
+    context = loop_context(settings, session_factory=factory, registry=registry)
     with Progress(
         TextColumn("[bold]reflect"),
         BarColumn(),

@@ -20,6 +20,8 @@ class Flag(StrEnum):
     OVER_LENGTH = "over_length"
     STALLED = "stalled"
     TRUNCATED_ANSWER = "truncated_answer"
+    CONTEXT_TRIMMED = "context_trimmed"
+    CONTEXT_EXHAUSTED = "context_exhausted"
 
 
 # The key each flag is stored under; a flag is raised when its key holds a truthy value.
@@ -31,6 +33,8 @@ FLAG_KEYS: dict[Flag, str] = {
     # Written by the loop while it generates:
     Flag.STALLED: "stalled",  # true when stage 1 ended with the model resending its programs
     Flag.TRUNCATED_ANSWER: "truncated_answer",  # how many answers were kept cut off
+    Flag.CONTEXT_TRIMMED: "context_trimmed",  # how many requests showed earlier blocks trimmed
+    Flag.CONTEXT_EXHAUSTED: "context_exhausted",  # true when a request could not fit at all
 }
 
 

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import pytest
+
 from reflectseq.enums import BlockKind
+from reflectseq.llm.base import ChatMessage, ContextOverflow
+from workers.loop.context_budget import (
+    Build,
+    Fitted,
+    PromptBudget,
+    budget_after_overflow,
+    fit_chat,
+    latest_answer,
+    shown_trimmed,
+    trimmed,
+)
 from workers.loop.decide import (
     Action,
     BlockView,
@@ -16,6 +31,7 @@ from workers.loop.decide import (
 from workers.loop.transcript import one_off_request, output_head, stage_one_request
 from workers.prompts import TaskView, load_prompts
 
+TRIM_MARK = "characters of earlier output trimmed ...]"
 TEXT = BlockView(BlockKind.TEXT, "plan", llm_call_id=1)
 CODE = BlockView(BlockKind.CODE, "x = 1", runnable=True, llm_call_id=1)
 FAILED = BlockView(BlockKind.EXECUTION, "Execution result: failed")
@@ -171,3 +187,67 @@ def test_context_exhaustion_ends_stage_one() -> None:
     assert next_action(snapshot(TEXT, CODE, FAILED, rounds=1, context_exhausted=True)) == Action(
         Step.ASK_ONE_OFF, reflection_pass=False
     )
+
+
+def _chat(blocks: tuple[BlockView, ...]) -> Build:
+    """A chat of the blocks' contents as shown, in order (what fitting measures)."""
+
+    def build(shown: Mapping[int, str]) -> list[ChatMessage]:
+        return [
+            {"role": "user", "content": shown.get(position, block.content)}
+            for position, block in enumerate(blocks)
+        ]
+
+    return build
+
+
+def test_trimming_keeps_head_and_tail_and_says_how_much_went() -> None:
+    assert trimmed("short", 600, "output") == "short"
+    text = "H" * 500 + "M" * 1000 + "T" * 500
+    cut = trimmed(text, 600, "output")
+    assert cut.startswith("H" * 300) and cut.endswith("T" * 300)
+    assert "[... 1400 characters of earlier output trimmed ...]" in cut
+    assert trimmed(text, 0, "code") == "[... 2000 characters of earlier code trimmed ...]"
+    execution = BlockView(BlockKind.EXECUTION, "Execution result: failed (exit code 1)\n" + text)
+    assert shown_trimmed(execution, 0).startswith("Execution result: failed (exit code 1)\n[...")
+
+
+def test_fitting_gives_up_earlier_output_first_and_never_the_answer_being_fixed() -> None:
+    long = "x" * 3000
+    blocks = (
+        *_round("old code " * 100, 1, output=long),
+        *_round("new code " * 100, 2, output=long),
+    )
+    blocks = tuple(
+        BlockView(b.kind, f"Execution result: failed\n{long}")
+        if b.kind == BlockKind.EXECUTION
+        else b
+        for b in blocks
+    )
+    protected = latest_answer(blocks)
+    assert protected == frozenset({3, 4})
+    build = _chat(blocks)
+    untrimmed = PromptBudget(prompt_tokens=10**6).estimate(build({}))
+
+    first = fit_chat(build, blocks, PromptBudget(untrimmed - 10), protected)
+    assert first is not None and first.trimmed_chars > 0
+    assert TRIM_MARK in first.messages[2]["content"]  # round 1's output went first
+    assert first.messages[1]["content"] == blocks[1].content  # its code was not needed yet
+
+    tight = fit_chat(build, blocks, PromptBudget(untrimmed // 3), protected)
+    assert tight is not None
+    assert TRIM_MARK in tight.messages[5]["content"]  # at last the last output too
+    assert tight.messages[4]["content"] == blocks[4].content  # the code to fix stays whole
+    assert fit_chat(build, blocks, PromptBudget(50), protected) is None
+    assert fit_chat(build, blocks, None, protected) == Fitted(build({}), 0)
+
+
+def test_a_refusal_tightens_the_budget_with_the_servers_numbers() -> None:
+    sent: list[ChatMessage] = [{"role": "user", "content": "x" * 9000}]
+    refusal = ContextOverflow("too long", context_tokens=2500, prompt_tokens=4508)
+    after = budget_after_overflow(None, refusal, sent, max_tokens=256)
+    assert after.prompt_tokens == 2244
+    assert after.chars_per_token == pytest.approx(2.0)  # 9000 characters were 4500 tokens
+    silent = ContextOverflow("too long", context_tokens=None, prompt_tokens=None)
+    budget = PromptBudget(prompt_tokens=5000)
+    assert budget_after_overflow(budget, silent, sent, 256).prompt_tokens < budget.estimate(sent)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -29,8 +29,17 @@ from reflectseq.db.base import utcnow
 from reflectseq.db.models import Block, GenerationConfig, LlmCall, Message, Sequence
 from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, Role, SequenceStage, SequenceStatus
-from reflectseq.llm.base import ChatMessage, Completion, LlmBackend, LlmError, LlmRejected, Sampling
+from reflectseq.llm.base import (
+    ChatMessage,
+    Completion,
+    ContextOverflow,
+    LlmBackend,
+    LlmError,
+    LlmRejected,
+    Sampling,
+)
 from reflectseq.llm.breaker import FailureBreaker
+from reflectseq.llm.context_window import ContextWindows
 from reflectseq.llm.continuation import CUT_OFF, complete_answer
 from reflectseq.metrics import observe_llm_call
 from reflectseq.parsing import (
@@ -43,7 +52,14 @@ from reflectseq.parsing import (
 from reflectseq.specs import BlockSpec
 from reflectseq.store.errors import domain_errors
 from reflectseq.store.loop import Claim, claim, fail_open_sequences, owned_sequence, release
-from workers.loop.decide import Action, Prompt, Step, next_action
+from workers.loop.context_budget import (
+    Build,
+    PromptBudget,
+    budget_after_overflow,
+    fit_chat,
+    latest_answer,
+)
+from workers.loop.decide import Action, BlockView, Prompt, Step, next_action
 from workers.loop.execution import Execute, ExecutionUnavailable, execution_block, run_block
 from workers.loop.state import (
     INSTRUCTION,
@@ -58,6 +74,8 @@ from workers.loop.transcript import one_off_request, stage_one_request
 
 log = logging.getLogger(__name__)
 MAX_LANGUAGE_CHARS = 16
+# A request refused as too long is tried once more, trimmed to what the server said.
+CONTEXT_ATTEMPTS = 2
 
 
 class Outcome(StrEnum):
@@ -82,6 +100,7 @@ class LoopContext:
     execute: Execute
     breaker: FailureBreaker
     fail_fast_after: int = 3
+    windows: ContextWindows = field(default_factory=ContextWindows)
 
 
 def run_sequence(
@@ -251,10 +270,87 @@ def _breaker_key(config: GenerationConfig) -> str:
     return f"{config.backend}|{config.endpoint or ''}|{config.model}"
 
 
+@dataclass(frozen=True)
+class ChatRequest:
+    """A request as a function of which stored blocks are shown trimmed (to fit the context).
+
+    ``protected`` blocks are never trimmed: the answer a stage-1 request asks to fix.
+    """
+
+    build: Build
+    blocks: tuple[BlockView, ...]
+    protected: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A model answer, its call row, the state after any refused attempts, and if it was trimmed."""
+
+    completion: Completion
+    call: LlmCall
+    state: LoadedState
+    trimmed: bool
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A call the server refused as too long for the model's context."""
+
+    call: LlmCall
+    error: ContextOverflow
+
+
+@dataclass(frozen=True)
+class ContextExhausted:
+    """The request cannot be made to fit the model's context: the stage ends with what it has."""
+
+    state: LoadedState
+
+
 def _call_model(
-    context: LoopContext, held: Claim, state: LoadedState, messages: list[ChatMessage]
-) -> tuple[Completion, LlmCall] | Stepped:
-    """One model call; a failure is recorded, fails the sequence and may trip the breaker."""
+    context: LoopContext, held: Claim, state: LoadedState, request: ChatRequest
+) -> Answered | ContextExhausted | Stepped:
+    """One model answer, the chat fitted to the model's context first.
+
+    A refusal as too long for the context is recorded, teaches the window, and is tried once
+    more with the chat trimmed to what the server said; any other failure is recorded and fails
+    the sequence (and may trip the breaker).
+    """
+    config = state.config
+    sampling = Sampling.from_stored(config.sampling)
+    window = context.windows.tokens(config.endpoint, config.model)
+    budget = PromptBudget.for_window(window, sampling.max_tokens)
+    for _ in range(CONTEXT_ATTEMPTS):
+        fitted = fit_chat(request.build, request.blocks, budget, request.protected)
+        if fitted is None:
+            return ContextExhausted(state)
+        sent = _send(context, held, state, fitted.messages, sampling=sampling, budget=budget)
+        if isinstance(sent, tuple):
+            completion, call = sent
+            return Answered(completion, call, state, trimmed=fitted.trimmed_chars > 0)
+        if not isinstance(sent, Refused):
+            return sent
+        # Kept (the request and the server's answer) before trying again.
+        recorded = _commit(context, held, state, Writes(changes=_spent(sent.call), call=sent.call))
+        if not isinstance(recorded, LoadedState):
+            return recorded
+        state = recorded
+        if sent.error.context_tokens is not None:
+            context.windows.learn(config.endpoint, config.model, sent.error.context_tokens)
+        budget = budget_after_overflow(budget, sent.error, fitted.messages, sampling.max_tokens)
+    return ContextExhausted(state)
+
+
+def _send(
+    context: LoopContext,
+    held: Claim,
+    state: LoadedState,
+    messages: list[ChatMessage],
+    *,
+    sampling: Sampling,
+    budget: PromptBudget | None,
+) -> tuple[Completion, LlmCall] | Refused | Stepped:
+    """One answer (continued if cut off); a context refusal is handed back, not committed."""
     call = _call_row(state, messages, state.config.model)
     started = time.perf_counter()
     prompts, view = state.prompts, state.task.view
@@ -265,12 +361,17 @@ def _call_model(
         completion = complete_answer(
             backend,
             messages,
-            Sampling.from_stored(state.config.sampling),
+            sampling,
             max_continuations=int(state.config.sampling.get("max_continuations") or 0),
             continue_prompt=(
                 prompts.render("continue_answer", view) if prompts.has("continue_answer") else None
             ),
+            fits=budget.fits if budget is not None else _always,
         )
+    except ContextOverflow as overflow:
+        _failed_call(call, overflow)
+        _observe(state.config, call, ok=False, seconds=time.perf_counter() - started)
+        return Refused(call, overflow)
     except LlmError as error:
         outcome = _record_failure(context, held, state, call, error)
         _observe(state.config, call, ok=False, seconds=time.perf_counter() - started)
@@ -285,6 +386,10 @@ def _call_model(
     return completion, call
 
 
+def _always(messages: list[ChatMessage]) -> bool:
+    return True
+
+
 def _observe(config: GenerationConfig, call: LlmCall, *, ok: bool, seconds: float) -> None:
     observe_llm_call(
         backend=config.backend,
@@ -296,14 +401,19 @@ def _observe(config: GenerationConfig, call: LlmCall, *, ok: bool, seconds: floa
     )
 
 
-def _record_failure(
-    context: LoopContext, held: Claim, state: LoadedState, call: LlmCall, error: LlmError
-) -> Stepped:
+def _failed_call(call: LlmCall, error: LlmError) -> None:
+    """Fill a call row from the error it ended with."""
     usage = (error.raw or {}).get("usage") or {}
     call.raw_response = error.raw
     call.error = str(error)
     call.tokens_in = int(usage.get("prompt_tokens") or 0)
     call.tokens_out = int(usage.get("completion_tokens") or 0)
+
+
+def _record_failure(
+    context: LoopContext, held: Claim, state: LoadedState, call: LlmCall, error: LlmError
+) -> Stepped:
+    _failed_call(call, error)
     kind = "rejected" if isinstance(error, LlmRejected) else "failed"
     # A request refused for what it asked (HTTP 400, too long) fails this sequence only.
     failures = (
@@ -335,16 +445,21 @@ def _spent(call: LlmCall) -> dict[str, Any]:
     }
 
 
-def _repair_flags(state: LoadedState, parsed: ParsedAnswer, *, cut_off: bool) -> dict[str, Any]:
-    """What the answer needed repaired, or was left with, as flag changes."""
+def _answer_flags(
+    state: LoadedState, parsed: ParsedAnswer, completion: Completion, trimmed: bool
+) -> dict[str, Any]:
+    """What the answer needed repaired or was left with, and whether its chat was trimmed."""
     flags: dict[str, Any] = {}
     if parsed.removed_special_tokens:
         removed = int(state.flags.get("special_tokens_removed", 0))
         flags["special_tokens_removed"] = removed + parsed.removed_special_tokens
     if parsed.unterminated_fence:
         flags["unterminated_fence"] = True
-    if cut_off:  # counts the answers kept as far as they got
+    # Counters: answers kept as far as they got, requests sent with a trimmed transcript.
+    if completion.finish_reason == CUT_OFF:
         flags["truncated_answer"] = int(state.flags.get("truncated_answer", 0)) + 1
+    if trimmed:
+        flags["context_trimmed"] = int(state.flags.get("context_trimmed", 0)) + 1
     return {"flags": _with_flags(state, **flags)} if flags else {}
 
 
@@ -409,17 +524,21 @@ def _ask_reflection(
     context: LoopContext, held: Claim, state: LoadedState, action: Action
 ) -> Stepped:
     blocks = state.snapshot.reflection
-    messages = stage_one_request(
-        state.prompts,
-        state.task.view,
-        state.text_of(INSTRUCTION),
-        blocks,
-        action.prompt or Prompt.FIRST,
-    )
-    called = _call_model(context, held, state, messages)
-    if not isinstance(called, tuple):
+    prompt = action.prompt or Prompt.FIRST
+
+    def build(shown: Mapping[int, str]) -> list[ChatMessage]:
+        return stage_one_request(
+            state.prompts, state.task.view, state.text_of(INSTRUCTION), blocks, prompt, shown=shown
+        )
+
+    called = _call_model(context, held, state, ChatRequest(build, blocks, latest_answer(blocks)))
+    if isinstance(called, ContextExhausted):
+        # Stage 1 ends with what it has; the one-off answer is still asked for.
+        exhausted = _with_flags(called.state, context_exhausted=True)
+        return _commit(context, held, called.state, Writes(changes={"flags": exhausted}))
+    if not isinstance(called, Answered):
         return called
-    completion, call = called
+    completion, call, state = called.completion, called.call, called.state
     parsed = parse_answer(completion.text)
     cut_off = completion.finish_reason == CUT_OFF
     specs = answer_blocks(
@@ -431,7 +550,7 @@ def _ask_reflection(
     )
     first_answer = REFLECTION not in state.messages
     writes = Writes(
-        changes={**_spent(call), **_repair_flags(state, parsed, cut_off=cut_off)},
+        changes={**_spent(call), **_answer_flags(state, parsed, completion, called.trimmed)},
         call=call,
         new_messages=(
             ((REFLECTION, Role.ASSISTANT, SequenceStage.REFLECTION),) if first_answer else ()
@@ -462,13 +581,18 @@ def _execute(context: LoopContext, held: Claim, state: LoadedState, action: Acti
 
 def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: Action) -> Stepped:
     instruction = state.prompts.render("one_off", state.task.view)
-    messages = one_off_request(
-        state.prompts,
-        state.task.view,
-        state.text_of(INSTRUCTION),
-        state.snapshot.reflection,
-        instruction,
-    )
+    blocks = state.snapshot.reflection
+
+    def build(shown: Mapping[int, str]) -> list[ChatMessage]:
+        return one_off_request(
+            state.prompts,
+            state.task.view,
+            state.text_of(INSTRUCTION),
+            blocks,
+            instruction,
+            shown=shown,
+        )
+
     # Committed before the call, so that progress shows the stage while the model answers.
     changes: dict[str, Any] = {
         "stage": SequenceStage.ONE_OFF,
@@ -479,20 +603,24 @@ def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: 
     entered = _commit(context, held, state, Writes(changes=changes))
     if not isinstance(entered, LoadedState):
         return entered
-    called = _call_model(context, held, entered, messages)
-    if not isinstance(called, tuple):
+    called = _call_model(context, held, entered, ChatRequest(build, blocks, latest_answer(blocks)))
+    if isinstance(called, ContextExhausted):
+        # Not even the one-off question fits: the sequence ends without a final answer.
+        flags = _with_flags(called.state, context_exhausted=True)
+        writes = Writes(changes={**_finished(final_pass=False), "flags": flags})
+        return _commit(context, held, called.state, writes, Outcome.COMPLETED)
+    if not isinstance(called, Answered):
         return called
-    completion, call = called
+    completion, call, entered = called.completion, called.call, called.state
     answer, _ = strip_special_tokens(completion.text)
     parsed = parse_answer(completion.text)
-    cut_off = completion.finish_reason == CUT_OFF
     changes = {
         **_spent(call),
         "stage": SequenceStage.VERIFY,
-        **_repair_flags(entered, parsed, cut_off=cut_off),
+        **_answer_flags(entered, parsed, completion, called.trimmed),
     }
     outcome = Outcome.CONTINUE
-    if _cut_off_in_code(parsed, cut_off):
+    if _cut_off_in_code(parsed, completion.finish_reason == CUT_OFF):
         # Half a program is no answer to verify: the sequence ends here, unverified.
         flags = {**changes.get("flags", entered.flags), "final_no_code": True}
         changes.update({**_finished(final_pass=False), "flags": flags})

@@ -162,6 +162,7 @@ def _state(
         budget_exhausted=budget_exhausted(
             config, sequence.tokens_in + sequence.tokens_out, sequence.cost
         ),
+        context_exhausted=bool((sequence.flags or {}).get("context_exhausted")),
     )
     return LoadedState(
         sequence_id=sequence.id,

@@ -10,12 +10,16 @@ one-off instruction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from reflectseq.enums import BlockKind
 from reflectseq.format import fenced
 from reflectseq.llm.base import ChatMessage
 from workers.loop.decide import BlockView, Prompt, Round, executed_rounds
 from workers.prompts import PromptSet, TaskView
 
+_AS_STORED: Mapping[int, str] = MappingProxyType({})
 # How much of an earlier failure a repeated program's nudge quotes.
 FAILURE_HEAD_LINES = 12
 FAILURE_HEAD_CHARS = 800
@@ -62,9 +66,17 @@ def with_user_turn(messages: list[ChatMessage], text: str) -> list[ChatMessage]:
 
 
 def reflection_chat(
-    prompts: PromptSet, task: TaskView, instruction: str, blocks: tuple[BlockView, ...]
+    prompts: PromptSet,
+    task: TaskView,
+    instruction: str,
+    blocks: tuple[BlockView, ...],
+    shown: Mapping[int, str] = _AS_STORED,
 ) -> list[ChatMessage]:
-    """System prompt, the stage-1 instruction, then the stored answers and executions."""
+    """System prompt, the stage-1 instruction, then the stored answers and executions.
+
+    ``shown`` replaces the content of blocks (by position) that are shown trimmed to fit the
+    model's context; everything else, the nudges included, follows the stored blocks.
+    """
     messages: list[ChatMessage] = [
         {"role": "system", "content": prompts.render("system", task)},
         {"role": "user", "content": instruction},
@@ -80,7 +92,7 @@ def reflection_chat(
     for position, block in enumerate(blocks):
         if block.kind == BlockKind.EXECUTION:
             flush()
-            messages[:] = with_user_turn(messages, block.content)
+            messages[:] = with_user_turn(messages, shown.get(position, block.content))
         else:
             new_answer = previous is not None and (
                 previous.kind == BlockKind.EXECUTION or previous.llm_call_id != block.llm_call_id
@@ -90,10 +102,8 @@ def reflection_chat(
                 nudge = _nudge(prompts, task, blocks, position - 1)
                 if nudge:
                     messages[:] = with_user_turn(messages, nudge)
-            content = (
-                fenced(block.content, task.fence) if block.kind == BlockKind.CODE else block.content
-            )
-            parts.append(content)
+            content = shown.get(position, block.content)
+            parts.append(fenced(content, task.fence) if block.kind == BlockKind.CODE else content)
         previous = block
     flush()
     return messages
@@ -105,9 +115,11 @@ def stage_one_request(
     instruction: str,
     blocks: tuple[BlockView, ...],
     prompt: Prompt,
+    *,
+    shown: Mapping[int, str] = _AS_STORED,
 ) -> list[ChatMessage]:
     """The chat of the next stage-1 call."""
-    messages = reflection_chat(prompts, task, instruction, blocks)
+    messages = reflection_chat(prompts, task, instruction, blocks, shown)
     if prompt == Prompt.FIRST or not blocks:
         return messages
     nudge = _nudge(prompts, task, blocks, len(blocks) - 1)
@@ -120,6 +132,9 @@ def one_off_request(
     instruction: str,
     blocks: tuple[BlockView, ...],
     one_off_instruction: str,
+    *,
+    shown: Mapping[int, str] = _AS_STORED,
 ) -> list[ChatMessage]:
     """The whole reflection, then the one-off instruction as the next user turn."""
-    return with_user_turn(reflection_chat(prompts, task, instruction, blocks), one_off_instruction)
+    chat = reflection_chat(prompts, task, instruction, blocks, shown)
+    return with_user_turn(chat, one_off_instruction)
