@@ -151,14 +151,26 @@ def run(
     temperature: float = typer.Option(0.2, min=0.0, max=2.0),
     max_tokens: int = typer.Option(1024, min=16),
     seed: int | None = typer.Option(None, help="Sampling seed (where the backend supports one)."),
+    max_continuations: int = typer.Option(
+        2, min=0, max=8, help="Continue an answer cut off at --max-tokens this often (0: keep it)."
+    ),
+    prompt_version: str = typer.Option(
+        "v2", help="Prompt wording (workers/prompts/<version>.toml); v1 reproduces older data."
+    ),
     concurrency: int | None = typer.Option(None, "--concurrency", "-j", min=1),
     database_url: str | None = typer.Option(None, help="Database (default: embedded SQLite)."),
 ) -> None:
     """Generate reflection sequences for every instruction and write the dataset."""
     from workers.embedded import run_set  # noqa: PLC0415 - loads LLM and sandbox machinery
+    from workers.prompts import UnknownPromptVersion, load_prompts  # noqa: PLC0415
     from workers.runtime import loop_context  # noqa: PLC0415
 
     settings = get_settings()
+    try:
+        load_prompts(prompt_version)
+    except UnknownPromptVersion as error:
+        console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from error
     try:
         specs = read_instructions(instructions)
     except InstructionFileError as error:
@@ -174,6 +186,8 @@ def run(
                 temperature=temperature,
                 max_tokens=max_tokens,
                 seed=seed,
+                max_continuations=max_continuations,
+                prompt_version=prompt_version,
                 max_rounds=max_rounds,
                 show_tests=show_tests,
             ),
