@@ -57,7 +57,7 @@ def complete_answer(
     *,
     max_continuations: int,
     continue_prompt: str | None,
-    fits: Callable[[list[ChatMessage]], bool] = lambda _: True,
+    fits: Callable[[list[ChatMessage]], bool] | None = None,
 ) -> Completion:
     """The model's whole answer, continued up to ``max_continuations`` times if cut off.
 
@@ -72,7 +72,7 @@ def complete_answer(
         and len(parts) <= max_continuations
     ):
         request = continuation_request(messages, joined(parts).text, continue_prompt)
-        if not fits(request):
+        if fits is not None and not fits(request):
             break
         try:
             parts.append(backend.complete(request, sampling))

@@ -165,3 +165,31 @@ def test_requests_refused_with_400_fail_their_sequences_but_never_the_set(
         ).all()
         assert all("refused the request (HTTP 400)" in (e or "") for e in errors)
         assert not any("consecutive failed LLM calls" in (e or "") for e in errors)
+
+
+def test_a_continuation_the_endpoint_refuses_leaves_the_answer_cut_off(
+    context: LoopContext,
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    llm_server.script(
+        key,
+        [
+            answer(CUT_IN_CODE, finish_reason="length"),
+            error(400, "continue_final_message is not supported"),
+            answer(fenced_python(RIGHT)),
+        ],
+    )
+    sequence_id = run_one_task(context, pg_session_factory, add_task(key), max_continuations=2)
+
+    with pg_session_factory() as session:
+        sequence = session.get_one(Sequence, sequence_id)
+        assert (sequence.reflection_pass, sequence.final_pass) == (True, True)
+        assert sequence.flags["truncated_answer"] == 1
+        first = session.scalars(
+            select(LlmCall).where(LlmCall.sequence_id == sequence_id).order_by(LlmCall.id)
+        ).first()
+        assert first is not None and first.error is None
+        assert first.response_text == CUT_IN_CODE and first.finish_reason == "length"
+        assert "HTTP 400" in first.raw_response["continuation_error"]

@@ -366,7 +366,7 @@ def _send(
             continue_prompt=(
                 prompts.render("continue_answer", view) if prompts.has("continue_answer") else None
             ),
-            fits=budget.fits if budget is not None else _always,
+            fits=budget.fits if budget is not None else None,
         )
     except ContextOverflow as overflow:
         _failed_call(call, overflow)
@@ -384,10 +384,6 @@ def _send(
     call.cost, call.latency_s = completion.cost, completion.latency_s
     _observe(state.config, call, ok=True, seconds=time.perf_counter() - started)
     return completion, call
-
-
-def _always(messages: list[ChatMessage]) -> bool:
-    return True
 
 
 def _observe(config: GenerationConfig, call: LlmCall, *, ok: bool, seconds: float) -> None:
