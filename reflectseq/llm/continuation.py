@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 
 from reflectseq.llm.base import ChatMessage, Completion, LlmBackend, LlmError, Sampling
+from reflectseq.parsing import join_continuation
 
 CUT_OFF = "length"
 log = logging.getLogger(__name__)
@@ -27,8 +28,11 @@ def joined(parts: list[Completion], *, error: str | None = None) -> Completion:
     raw: dict[str, object] = {"continued": [part.raw for part in parts]}
     if error is not None:
         raw["continuation_error"] = error
+    text = parts[0].text
+    for part in parts[1:]:
+        text = join_continuation(text, part.text)
     return Completion(
-        text="".join(part.text for part in parts),
+        text=text,
         model=last.model,
         finish_reason=CUT_OFF if error is not None else last.finish_reason,
         tokens_in=sum(part.tokens_in for part in parts),
@@ -58,18 +62,21 @@ def complete_answer(
     max_continuations: int,
     continue_prompt: str | None,
     fits: Callable[[list[ChatMessage]], bool] | None = None,
+    needs_more: Callable[[str], bool] | None = None,
 ) -> Completion:
     """The model's whole answer, continued up to ``max_continuations`` times if cut off.
 
-    Errors of the first call are the caller's (raised as they are). A continuation that does
-    not ``fit`` the model's context is not sent, and one that fails ends the answer where it
-    stands, with the error kept in the raw record.
+    Errors of the first call are the caller's (raised as they are). An answer that does not
+    ``need_more`` (say, its code is complete and only prose was cut) is not continued; a
+    continuation that does not ``fit`` the model's context is not sent; one that fails ends the
+    answer where it stands, with the error kept in the raw record.
     """
     parts = [backend.complete(messages, sampling)]
     while (
         parts[-1].finish_reason == CUT_OFF
         and continue_prompt is not None
         and len(parts) <= max_continuations
+        and (needs_more is None or needs_more(joined(parts).text))
     ):
         request = continuation_request(messages, joined(parts).text, continue_prompt)
         if fits is not None and not fits(request):

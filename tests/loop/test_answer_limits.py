@@ -101,11 +101,12 @@ def test_an_answer_still_cut_off_after_the_continuations_is_kept_cut_off(
     pg_session_factory: sessionmaker[Session],
 ) -> None:
     rambling = "Let me think about this very carefully. " * 5
+    more = "First, the inputs: two numbers a and b, which may be negative. " * 3
     llm_server.script(
         key,
         [
             answer(rambling, finish_reason="length"),
-            answer(rambling, finish_reason="length"),
+            answer(more, finish_reason="length"),
             answer(fenced_python(RIGHT)),
             answer(fenced_python(RIGHT)),
         ],
@@ -118,7 +119,7 @@ def test_an_answer_still_cut_off_after_the_continuations_is_kept_cut_off(
         assert sequence.flags["truncated_answer"] == 1
         assert (sequence.reflection_pass, sequence.final_pass) == (True, True)
         tree = load_sequence_tree(session, sequence_id)
-        assert tree.messages[1].blocks[0].content == (rambling * 2).strip()
+        assert tree.messages[1].blocks[0].content == (rambling + more).strip()
 
 
 def test_a_one_off_answer_cut_off_in_its_code_ends_unverified(
@@ -193,3 +194,52 @@ def test_a_continuation_the_endpoint_refuses_leaves_the_answer_cut_off(
         assert first is not None and first.error is None
         assert first.response_text == CUT_IN_CODE and first.finish_reason == "length"
         assert "HTTP 400" in first.raw_response["continuation_error"]
+
+
+def test_a_continuation_that_starts_the_code_over_replaces_the_cut_block(
+    context: LoopContext,
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    # What small models do when asked to go on: the cut code block again, from its fence.
+    llm_server.script(
+        key,
+        [
+            answer(CUT_IN_CODE, finish_reason="length"),
+            answer(f"```python\n{RIGHT}\n```\nThis adds the numbers."),
+            answer(fenced_python(RIGHT)),
+        ],
+    )
+    sequence_id = run_one_task(context, pg_session_factory, add_task(key))
+
+    with pg_session_factory() as session:
+        sequence = session.get_one(Sequence, sequence_id)
+        assert (sequence.rounds, sequence.reflection_pass) == (1, True)
+        tree = load_sequence_tree(session, sequence_id)
+        code = [b.content for b in tree.messages[1].blocks if b.kind == BlockKind.CODE]
+        assert code == [RIGHT]
+
+
+def test_an_answer_cut_off_after_its_code_is_not_continued(
+    context: LoopContext,
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    llm_server.script(
+        key,
+        [
+            answer(
+                fenced_python(RIGHT) + "\n### Explanation\n1. **Add**: the", finish_reason="length"
+            ),
+            answer(fenced_python(RIGHT)),
+        ],
+    )
+    sequence_id = run_one_task(context, pg_session_factory, add_task(key))
+
+    assert len(llm_server.requests_for(key)) == 2  # the round's answer, then the one-off
+    with pg_session_factory() as session:
+        sequence = session.get_one(Sequence, sequence_id)
+        assert (sequence.rounds, sequence.reflection_pass, sequence.final_pass) == (1, True, True)
+        assert "truncated_answer" not in sequence.flags  # only prose that is dropped was cut

@@ -367,6 +367,9 @@ def _send(
                 prompts.render("continue_answer", view) if prompts.has("continue_answer") else None
             ),
             fits=budget.fits if budget is not None else None,
+            needs_more=lambda text: (
+                runnable_code(parse_answer(text), state.task.fences, cut_off=True) is None
+            ),
         )
     except ContextOverflow as overflow:
         _failed_call(call, overflow)
@@ -442,9 +445,12 @@ def _spent(call: LlmCall) -> dict[str, Any]:
 
 
 def _answer_flags(
-    state: LoadedState, parsed: ParsedAnswer, completion: Completion, trimmed: bool
+    state: LoadedState, parsed: ParsedAnswer, *, truncated: bool, trimmed: bool
 ) -> dict[str, Any]:
-    """What the answer needed repaired or was left with, and whether its chat was trimmed."""
+    """What the answer needed repaired or was left with, and whether its chat was trimmed.
+
+    ``truncated``: what is stored of the answer ends where the length limit cut it.
+    """
     flags: dict[str, Any] = {}
     if parsed.removed_special_tokens:
         removed = int(state.flags.get("special_tokens_removed", 0))
@@ -452,7 +458,7 @@ def _answer_flags(
     if parsed.unterminated_fence:
         flags["unterminated_fence"] = True
     # Counters: answers kept as far as they got, requests sent with a trimmed transcript.
-    if completion.finish_reason == CUT_OFF:
+    if truncated:
         flags["truncated_answer"] = int(state.flags.get("truncated_answer", 0)) + 1
     if trimmed:
         flags["context_trimmed"] = int(state.flags.get("context_trimmed", 0)) + 1
@@ -474,9 +480,12 @@ def _write_instruction(
     return _commit(context, held, state, writes)
 
 
-def _cut_off_in_code(parsed: ParsedAnswer, cut_off: bool) -> bool:
-    """Whether the answer stopped at the length limit inside its last code block."""
-    return cut_off and parsed.unterminated_fence
+def runnable_code(parsed: ParsedAnswer, fences: frozenset[str], *, cut_off: bool) -> int | None:
+    """The code block to run, unless the answer stopped at the length limit inside it."""
+    chosen = pick_code(parsed, fences)
+    if cut_off and parsed.unterminated_fence and chosen == len(parsed.blocks) - 1:
+        return None
+    return chosen
 
 
 def answer_blocks(
@@ -491,22 +500,21 @@ def answer_blocks(
 
     Prose after that block is dropped: written before the execution, it can only guess the
     result. Prose before the first code block of an answer to an execution result is the
-    model's analysis of that result. An answer ``cut_off`` inside a code block has nothing to
+    model's analysis of that result. An answer ``cut_off`` inside its code block has nothing to
     run: the half-written block is kept without a language, and the round asks for the code.
     """
-    cut_in_code = _cut_off_in_code(parsed, cut_off)
-    chosen = None if cut_in_code else pick_code(parsed, fences)
+    chosen = runnable_code(parsed, fences, cut_off=cut_off)
+    unfinished = len(parsed.blocks) - 1 if cut_off and parsed.unterminated_fence else None
     kept = parsed.blocks if chosen is None else parsed.blocks[: chosen + 1]
     specs: list[BlockSpec] = []
     seen_code = False
     for position, block in enumerate(kept):
         if block.kind == "code":
             seen_code = True
-            runnable = position == chosen
-            if runnable:
+            if position == chosen:
                 tag: str | None = language
-            elif cut_in_code and position == len(kept) - 1:
-                tag = None  # unfinished: never run, even when its fence names the language
+            elif position == unfinished:
+                tag = None  # never run, even when its fence names the language
             else:
                 tag = (block.fence or "")[:MAX_LANGUAGE_CHARS] or None
             specs.append(BlockSpec(kind=BlockKind.CODE, content=block.content, language=tag))
@@ -544,9 +552,12 @@ def _ask_reflection(
         after_execution=bool(blocks) and blocks[-1].kind == BlockKind.EXECUTION,
         cut_off=cut_off,
     )
+    # Cut off after its code, an answer loses only prose that is dropped anyway.
+    truncated = cut_off and runnable_code(parsed, state.task.fences, cut_off=True) is None
     first_answer = REFLECTION not in state.messages
+    flags = _answer_flags(state, parsed, truncated=truncated, trimmed=called.trimmed)
     writes = Writes(
-        changes={**_spent(call), **_answer_flags(state, parsed, completion, called.trimmed)},
+        changes={**_spent(call), **flags},
         call=call,
         new_messages=(
             ((REFLECTION, Role.ASSISTANT, SequenceStage.REFLECTION),) if first_answer else ()
@@ -610,14 +621,15 @@ def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: 
     completion, call, entered = called.completion, called.call, called.state
     answer, _ = strip_special_tokens(completion.text)
     parsed = parse_answer(completion.text)
+    cut_off = completion.finish_reason == CUT_OFF
     changes = {
         **_spent(call),
         "stage": SequenceStage.VERIFY,
-        **_answer_flags(entered, parsed, completion, called.trimmed),
+        **_answer_flags(entered, parsed, truncated=cut_off, trimmed=called.trimmed),
     }
     outcome = Outcome.CONTINUE
-    if _cut_off_in_code(parsed, completion.finish_reason == CUT_OFF):
-        # Half a program is no answer to verify: the sequence ends here, unverified.
+    if cut_off and runnable_code(parsed, entered.task.fences, cut_off=True) is None:
+        # Cut off before its code was complete: nothing to verify, the sequence ends here.
         flags = {**changes.get("flags", entered.flags), "final_no_code": True}
         changes.update({**_finished(final_pass=False), "flags": flags})
         outcome = Outcome.COMPLETED
