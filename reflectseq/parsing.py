@@ -32,6 +32,8 @@ _ASSERTION = re.compile(
 )
 
 BlockType = Literal["text", "code"]
+# A continuation that starts with this much of the answer so far restarted it.
+JOIN_PROBE_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,43 @@ def parse_answer(answer: str) -> ParsedAnswer:
     return ParsedAnswer(
         blocks=tuple(blocks), unterminated_fence=unterminated, removed_special_tokens=removed
     )
+
+
+def _open_fence_start(text: str) -> int | None:
+    """Where the fence left open at the end of ``text`` starts (None if every fence closed)."""
+    fence: str | None = None
+    start = offset = 0
+    for line in text.split("\n"):
+        if fence is None:
+            opening = _FENCE_OPEN.match(line)
+            if opening is not None:
+                fence, start = opening.group("fence"), offset
+        elif _closes(line, fence):
+            fence = None
+        offset += len(line) + 1
+    return start if fence is not None else None
+
+
+def join_continuation(so_far: str, more: str) -> str:
+    """An answer cut off at the length limit, joined with what the model sent to continue it.
+
+    Asked to go on, models often start over instead: the whole answer (its first words come
+    again), or the code block that was cut (a new fence opens while one is open). The restarted
+    part replaces the cut one; otherwise the continuation is appended, a fence it opens put on a
+    line of its own.
+    """
+    probe = so_far.strip()[:JOIN_PROBE_CHARS]
+    resumed = more.lstrip()
+    if probe and resumed.startswith(probe):
+        return more
+    opens_fence = _FENCE_OPEN.match(resumed.split("\n", 1)[0]) is not None
+    if opens_fence:
+        cut = _open_fence_start(so_far)
+        if cut is not None:
+            return so_far[:cut] + resumed
+        if not so_far.endswith("\n"):
+            return f"{so_far}\n{resumed}"
+    return so_far + more
 
 
 def pick_code(answer: ParsedAnswer, fences: frozenset[str]) -> int | None:

@@ -197,8 +197,10 @@ class Settings(BaseSettings):
         default=3,
         ge=1,
         description=(
-            "Consecutive rejected calls (bad key, unknown model) after which every sequence of "
-            "the run fails at once instead of trying each one."
+            "Consecutive calls that show the endpoint failing (bad key, unknown model, errors "
+            "and timeouts still failing after the retries) after which every sequence of the run "
+            "fails at once instead of trying each one. A request refused for what it asked "
+            "(HTTP 400, a prompt too long) never counts."
         ),
     )
     llm_price_table: Path | None = Field(

@@ -81,7 +81,25 @@ class GenerationConfigSpec(BaseModel):
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(default=1024, ge=16, le=65_536)
     seed: int | None = None
-    prompt_version: str = Field(default="v1", min_length=1, max_length=64)
+    max_continuations: int = Field(
+        default=2,
+        ge=0,
+        le=8,
+        description=(
+            "How often an answer cut off at max_tokens is continued (the partial answer is sent "
+            "back and the model asked to go on). 0, or still cut off after that many: the answer "
+            "is kept as it is and the sequence flagged truncated_answer."
+        ),
+    )
+    prompt_version: str = Field(
+        default="v2",
+        min_length=1,
+        max_length=64,
+        description=(
+            "Prompt wording (workers/prompts/<version>.toml). v2 states the harness contract of "
+            "the task's language; v1 is kept to reproduce older datasets."
+        ),
+    )
     max_rounds: int = Field(default=4, ge=1, le=32)
     budget_tokens: int | None = Field(default=None, gt=0, le=MAX_INT32)
     budget_cost: float | None = Field(default=None, gt=0)
@@ -94,6 +112,8 @@ class GenerationConfigSpec(BaseModel):
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
             "seed": self.seed,
+            # Stored with the sampling: together with max_tokens it bounds an answer's length.
+            "max_continuations": self.max_continuations,
         }
 
     def config_hash(self) -> str:

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from reflectseq.db.session import make_engine, make_session_factory
 from reflectseq.llm import BackendFactory, backend_factory
 from reflectseq.llm.breaker import FailureBreaker, LocalBreaker, RedisBreaker
+from reflectseq.llm.context_window import ContextWindows
+from reflectseq.llm.endpoints import EndpointRegistry, load_registry
 from reflectseq.sandbox import execute
 from reflectseq.settings import Settings
 from workers.loop.machine import LoopContext
@@ -68,13 +70,20 @@ def loop_context(
     session_factory: sessionmaker[Session] | None = None,
     backends: BackendFactory | None = None,
     redis: Any | None = None,
+    registry: EndpointRegistry | None = None,
 ) -> LoopContext:
-    """The loop's collaborators for this process."""
+    """The loop's collaborators for this process.
+
+    ``registry`` is the endpoints the configs name (default: the settings'); the backends and the
+    context windows are looked up in it.
+    """
     breaker: FailureBreaker = RedisBreaker(redis) if redis is not None else LocalBreaker()
+    endpoints = registry or load_registry(settings)
     return LoopContext(
         session_factory=session_factory or loop_session_factory(settings.database_url),
-        backend_for=backends or backend_factory(settings, redis),
+        backend_for=backends or backend_factory(settings, redis, registry=endpoints),
         execute=execute,
         breaker=breaker,
         fail_fast_after=settings.llm_fail_fast_after,
+        windows=ContextWindows(endpoints),
     )

@@ -37,6 +37,10 @@ FLAG_LABELS = {
     Flag.SPECIAL_TOKEN_TEXT: "Special-token text",
     Flag.BIDI_CONTROLS: "Bidi controls",
     Flag.PASSED_WITH_ERRORS: "Passed with errors",
+    Flag.STALLED: "Stalled",
+    Flag.TRUNCATED_ANSWER: "Truncated answer",
+    Flag.CONTEXT_TRIMMED: "Context trimmed",
+    Flag.CONTEXT_EXHAUSTED: "Context exhausted",
 }
 
 

@@ -47,7 +47,7 @@ from reflectseq.quality.compute import FlagComputer, compute_flags
 from reflectseq.quality.contamination import ContaminationIndex
 from reflectseq.quality.near_duplicates import DEFAULT_THRESHOLD, NearDuplicateFinder
 from reflectseq.settings import Settings, get_settings
-from reflectseq.specs import GenerationConfigSpec
+from reflectseq.specs import GenerationConfigSpec, InstructionSpec
 from reflectseq.store.instruction_sets import (
     create_instruction_set,
     find_by_idempotency_key,
@@ -61,6 +61,24 @@ if TYPE_CHECKING:
     from workers.embedded import SetProgress
 
 console = Console(stderr=True)
+
+
+def _read_or_exit(
+    instructions: Path, *, preset: str | None, fields: list[str], language: str | None
+) -> list[tuple[int, InstructionSpec]]:
+    """The file's instructions through the mapping options, or exit 2 naming what is wrong."""
+    try:
+        mapping = FieldMapping.from_options(preset=preset, fields=fields, language=language)
+        return read_instruction_file(instructions, mapping)
+    except MappingError as error:
+        console.print(f"[red]--{error.option}: {error.message}[/red]", highlight=False)
+        raise typer.Exit(2) from error
+    except InvalidInstructions as error:
+        lines = "\n".join(problem_text(instructions, problem) for problem in error.problems)
+        console.print(
+            f"[red]invalid instruction file[/red]\n{lines}", highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(2) from error
 
 
 def command_line_config(
@@ -134,6 +152,12 @@ def run(
     temperature: float = typer.Option(0.2, min=0.0, max=2.0),
     max_tokens: int = typer.Option(1024, min=16),
     seed: int | None = typer.Option(None, help="Sampling seed (where the backend supports one)."),
+    max_continuations: int = typer.Option(
+        2, min=0, max=8, help="Continue an answer cut off at --max-tokens this often (0: keep it)."
+    ),
+    prompt_version: str = typer.Option(
+        "v2", help="Prompt wording (workers/prompts/<version>.toml); v1 reproduces older data."
+    ),
     concurrency: int | None = typer.Option(None, "--concurrency", "-j", min=1),
     database_url: str | None = typer.Option(None, help="Database (default: embedded SQLite)."),
     preset: str | None = PresetOption,
@@ -141,23 +165,17 @@ def run(
     language: str | None = LanguageOption,
 ) -> None:
     """Generate reflection sequences for every instruction and write the dataset."""
-    from reflectseq.llm import backend_factory  # noqa: PLC0415
     from workers.embedded import run_set  # noqa: PLC0415 - loads LLM and sandbox machinery
+    from workers.prompts import UnknownPromptVersion, load_prompts  # noqa: PLC0415
     from workers.runtime import loop_context  # noqa: PLC0415
 
     settings = get_settings()
     try:
-        mapping = FieldMapping.from_options(preset=preset, fields=fields, language=language)
-        specs = read_instruction_file(instructions, mapping)
-    except MappingError as error:
-        console.print(f"[red]--{error.option}: {error.message}[/red]", highlight=False)
+        load_prompts(prompt_version)
+    except UnknownPromptVersion as error:
+        console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from error
-    except InvalidInstructions as error:
-        lines = "\n".join(problem_text(instructions, problem) for problem in error.problems)
-        console.print(
-            f"[red]invalid instruction file[/red]\n{lines}", highlight=False, soft_wrap=True
-        )
-        raise typer.Exit(2) from error
+    specs = _read_or_exit(instructions, preset=preset, fields=fields, language=language)
     try:
         registry, config_spec, chosen = command_line_config(
             settings,
@@ -166,6 +184,8 @@ def run(
                 temperature=temperature,
                 max_tokens=max_tokens,
                 seed=seed,
+                max_continuations=max_continuations,
+                prompt_version=prompt_version,
                 max_rounds=max_rounds,
                 show_tests=show_tests,
             ),
@@ -210,9 +230,7 @@ def run(
         f"({chosen.kind}, {config_spec.model}), database {url}",
         highlight=False,
     )
-    context = loop_context(
-        settings, session_factory=factory, backends=backend_factory(settings, registry=registry)
-    )
+    context = loop_context(settings, session_factory=factory, registry=registry)
     with Progress(
         TextColumn("[bold]reflect"),
         BarColumn(),

@@ -130,21 +130,10 @@ class BackendChatGenerator:
             settings = Sampling(sampling.temperature, sampling.top_p, sampling.max_tokens, seed)
             try:
                 text = self._backend.complete([{"role": "user", "content": prompt.chat}], settings)
-                answers.append(text.text)
             except LlmError as error:
-                cut_off = _cut_off_text(error.raw)
-                if cut_off is None:
-                    raise GenerationError(f"the model failed: {error}") from error
-                answers.append(cut_off)
+                raise GenerationError(f"the model failed: {error}") from error
+            answers.append(text.text)
         return answers
-
-
-def _cut_off_text(raw: dict[str, Any] | None) -> str | None:
-    """The partial answer in a response the backend rejected for its finish reason."""
-    try:
-        return str((raw or {})["choices"][0]["message"]["content"] or "")
-    except (KeyError, IndexError, TypeError):
-        return None
 
 
 def local_generator(model_name: str, cache_dir: Path, threads: int, context: int) -> Generator:

@@ -58,6 +58,17 @@ class LlmError(Exception):
     successful one.
     """
 
+    @property
+    def endpoint_failing(self) -> bool:
+        """Whether this says the endpoint is failing, not just this one request.
+
+        Only such failures count towards the circuit breaker that stops a whole set: a transient
+        error that outlived the retries (5xx, timeouts, unreachable), or a rejection
+        (``LlmRejected``). A request the endpoint refuses for what it asked (HTTP 400, a prompt
+        too long for the context, an answer withheld) says nothing about the next request.
+        """
+        return self.transient
+
     def __init__(
         self,
         message: str,
@@ -77,6 +88,31 @@ class LlmRejected(LlmError):
 
     def __init__(self, message: str, *, raw: dict[str, Any] | None = None) -> None:
         super().__init__(message, transient=False, raw=raw)
+
+    @property
+    def endpoint_failing(self) -> bool:
+        """Always: every other call would be refused the same way."""
+        return True
+
+
+class ContextOverflow(LlmError):
+    """The prompt (plus the tokens asked for) does not fit the model's context window.
+
+    ``context_tokens`` and ``prompt_tokens`` are what the server said, where it said it: the
+    caller can shorten the conversation to fit and try again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        context_tokens: int | None,
+        prompt_tokens: int | None,
+        raw: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, transient=False, raw=raw)
+        self.context_tokens = context_tokens
+        self.prompt_tokens = prompt_tokens
 
 
 class LlmBackend(Protocol):

@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reflectseq.llm.base import ChatMessage, Completion, LlmError, Sampling
+from reflectseq.llm.base import ChatMessage, Completion, ContextOverflow, LlmError, Sampling
 from reflectseq.llm.model_files import BUNDLED_MODELS, ModelUnavailable, assemble
-from reflectseq.llm.openai_backend import FAILED_FINISH_REASONS
+from reflectseq.llm.openai_backend import WITHHELD_FINISH_REASONS
+from reflectseq.llm.overflow import context_overflow
 
 
 class LocalBackend:
@@ -64,15 +65,22 @@ class LocalBackend:
                     seed=sampling.seed,
                 )  # type: ignore[assignment]
             except ValueError as error:  # llama.cpp reports context overflow this way
-                raise LlmError(
-                    f"local model refused the prompt: {error}", transient=False
+                overflow = context_overflow(None, str(error))
+                if overflow is None:
+                    raise LlmError(
+                        f"local model refused the prompt: {error}", transient=False
+                    ) from error
+                raise ContextOverflow(
+                    f"local model refused the prompt: {error}",
+                    context_tokens=overflow.context_tokens,
+                    prompt_tokens=overflow.prompt_tokens,
                 ) from error
         latency = time.perf_counter() - started
         choice = raw["choices"][0]
         finish_reason = choice.get("finish_reason") or "stop"
-        if finish_reason in FAILED_FINISH_REASONS:
+        if finish_reason in WITHHELD_FINISH_REASONS:
             raise LlmError(
-                f"the answer was cut off (finish_reason={finish_reason})", transient=False, raw=raw
+                f"the answer was withheld (finish_reason={finish_reason})", transient=False, raw=raw
             )
         usage = raw.get("usage") or {}
         return Completion(

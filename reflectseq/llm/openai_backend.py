@@ -14,13 +14,22 @@ from typing import Any
 
 import openai
 
-from reflectseq.llm.base import ChatMessage, Completion, LlmError, LlmRejected, Sampling
+from reflectseq.llm.base import (
+    ChatMessage,
+    Completion,
+    ContextOverflow,
+    LlmError,
+    LlmRejected,
+    Sampling,
+)
+from reflectseq.llm.overflow import context_overflow
 from reflectseq.llm.pricing import PriceTable
 from reflectseq.llm.ratelimit import RateLimiter, UnlimitedRateLimiter
 from reflectseq.llm.retry import RetryPolicy, retry_after_seconds
 
-# An answer cut off or withheld is not a usable answer, even though the HTTP call succeeded.
-FAILED_FINISH_REASONS = frozenset({"length", "content_filter"})
+# A withheld answer is not an answer, even though the HTTP call succeeded. An answer cut off at
+# max_tokens ("length") is returned as it is: the caller continues it or keeps it cut off.
+WITHHELD_FINISH_REASONS = frozenset({"content_filter"})
 CHARS_PER_TOKEN = 4  # rough estimate for reserving token budget before the real count is known
 _REJECTING = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
 _TRANSIENT = (
@@ -118,6 +127,25 @@ class OpenAIBackend:
             )
         return LlmError(message, transient=True)
 
+    def _refused(self, error: openai.APIError) -> LlmError:
+        """A request the endpoint will not serve as asked; a too-long prompt says so apart."""
+        body = _error_body(error)
+        overflow = context_overflow(error.body, error.message)
+        if overflow is None:
+            return LlmError(
+                f"endpoint {self._endpoint!r} refused the request ({_what_happened(error)})",
+                transient=False,
+                raw=body,
+            )
+        window = f" of {overflow.context_tokens} tokens" if overflow.context_tokens else ""
+        return ContextOverflow(
+            f"endpoint {self._endpoint!r} refused the request ({_what_happened(error)}): "
+            f"the prompt does not fit the model's context{window}",
+            context_tokens=overflow.context_tokens,
+            prompt_tokens=overflow.prompt_tokens,
+            raw=body,
+        )
+
     def _attempt(
         self, messages: list[ChatMessage], sampling: Sampling, estimate: int
     ) -> Completion:
@@ -143,11 +171,7 @@ class OpenAIBackend:
                 raise self._transient(error) from error
             except openai.APIError as error:
                 lease.settle(0)
-                raise LlmError(
-                    f"endpoint {self._endpoint!r} refused the request ({_what_happened(error)})",
-                    transient=False,
-                    raw=_error_body(error),
-                ) from error
+                raise self._refused(error) from error
             latency = time.perf_counter() - started
             raw = response.model_dump(mode="json")
             usage = response.usage
@@ -162,9 +186,9 @@ class OpenAIBackend:
             )
         choice = response.choices[0]
         finish_reason = choice.finish_reason or "stop"
-        if finish_reason in FAILED_FINISH_REASONS:
+        if finish_reason in WITHHELD_FINISH_REASONS:
             raise LlmError(
-                f"the answer was cut off (finish_reason={finish_reason})", transient=False, raw=raw
+                f"the answer was withheld (finish_reason={finish_reason})", transient=False, raw=raw
             )
         return Completion(
             text=choice.message.content or "",

@@ -21,6 +21,10 @@ class Flag(StrEnum):
     SPECIAL_TOKEN_TEXT = "special_token_text"
     BIDI_CONTROLS = "bidi_controls"
     PASSED_WITH_ERRORS = "passed_with_errors"
+    STALLED = "stalled"
+    TRUNCATED_ANSWER = "truncated_answer"
+    CONTEXT_TRIMMED = "context_trimmed"
+    CONTEXT_EXHAUSTED = "context_exhausted"
 
 
 # The key each flag is stored under; a flag is raised when its key holds a truthy value.
@@ -32,6 +36,11 @@ FLAG_KEYS: dict[Flag, str] = {
     Flag.SPECIAL_TOKEN_TEXT: "special_token_text",  # sorted special-token strings in contents
     Flag.BIDI_CONTROLS: "bidi_controls",  # {characters}: how many, over every stored text
     Flag.PASSED_WITH_ERRORS: "passed_with_errors",  # true when a passed run printed an error
+    # Written by the loop while it generates:
+    Flag.STALLED: "stalled",  # true when stage 1 ended with the model resending its programs
+    Flag.TRUNCATED_ANSWER: "truncated_answer",  # how many answers were kept cut off
+    Flag.CONTEXT_TRIMMED: "context_trimmed",  # how many requests showed earlier blocks trimmed
+    Flag.CONTEXT_EXHAUSTED: "context_exhausted",  # true when a request could not fit at all
 }
 
 

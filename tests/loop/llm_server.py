@@ -1,14 +1,21 @@
 """A scripted OpenAI-compatible chat server: the one stand-in the test suite allows for an LLM.
 
 Tests start it on a free port and give it scripts: for requests whose conversation contains a
-key (a marker in the task text), a queue of replies: canned completions, HTTP errors with
-headers (429 + Retry-After, 500), or delays. The last reply of a queue repeats, so "500 forever"
-is a one-element script. Every request is logged for assertions.
+key (a marker in the task text), a queue of replies: canned completions (cut off at the token
+limit with ``finish_reason="length"`` if asked), HTTP errors with headers (429 + Retry-After,
+500), or delays. The last reply of a queue repeats, so "500 forever" is a one-element script.
+Every request is logged for assertions.
+
+A script may give the model a context window: a request whose prompt does not fit (the server
+counts ``chars_per_token`` characters per token) is refused with HTTP 400 in the words of
+llama.cpp's server, and uses up no reply. ``GET /v1/models`` lists the model, with vLLM's
+``max_model_len`` when ``reported_context_tokens`` is set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import threading
 import time
@@ -46,16 +53,32 @@ def error(status: int, message: str = "", **headers: str) -> Reply:
     )
 
 
+@dataclass(frozen=True)
+class Window:
+    """A scripted model's context: how many tokens, and how the server counts them."""
+
+    context_tokens: int
+    chars_per_token: float = 4.0
+
+    def prompt_tokens(self, body: dict[str, Any]) -> int:
+        """The request's prompt, in this server's tokens."""
+        return math.ceil(len(_conversation(body)) / self.chars_per_token)
+
+
 class ScriptedLlm:
     """The server and its scripts."""
 
     def __init__(self) -> None:
         self._scripts: dict[str, deque[Reply]] = {}
+        self._windows: dict[str, Window] = {}
         self._lock = threading.Lock()
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str] = []  # the Authorization header of each request
+        self.reported_context_tokens: int | None = None
+        self.model_listings = 0  # how often GET /v1/models was asked
         self.app = FastAPI()
         self.app.post("/v1/chat/completions")(self._complete)
+        self.app.get("/v1/models")(self._models)
         self._server: uvicorn.Server | None = None
         self.port = 0
 
@@ -64,28 +87,45 @@ class ScriptedLlm:
         """The URL to configure as the OpenAI base URL."""
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def script(self, key: str, replies: list[Reply]) -> None:
-        """Answer conversations containing ``key`` with ``replies`` in order (the last repeats)."""
+    def script(self, key: str, replies: list[Reply], *, window: Window | None = None) -> None:
+        """Answer conversations containing ``key`` with ``replies`` in order (the last repeats).
+
+        With a ``window``, a prompt that does not fit it is refused as llama.cpp refuses it.
+        """
         with self._lock:
             self._scripts[key] = deque(replies)
+            if window is not None:
+                self._windows[key] = window
 
     def requests_for(self, key: str) -> list[dict[str, Any]]:
         """The logged requests whose conversation contains ``key``."""
         return [r for r in self.requests if key in _conversation(r)]
 
-    def _next(self, body: dict[str, Any]) -> Reply:
+    def _next(self, body: dict[str, Any]) -> Reply | JSONResponse:
         conversation = _conversation(body)
         with self._lock:
             self.requests.append(body)
             for key, queue in self._scripts.items():
                 if key in conversation:
+                    window = self._windows.get(key)
+                    if window is not None and window.prompt_tokens(body) >= window.context_tokens:
+                        return _exceeds_context(window.prompt_tokens(body), window.context_tokens)
                     return queue.popleft() if len(queue) > 1 else queue[0]
         return Reply(status=404, headers={})
+
+    async def _models(self) -> dict[str, Any]:
+        self.model_listings += 1
+        model: dict[str, Any] = {"id": "scripted", "object": "model", "owned_by": "tests"}
+        if self.reported_context_tokens is not None:
+            model["max_model_len"] = self.reported_context_tokens
+        return {"object": "list", "data": [model]}
 
     async def _complete(self, request: Request) -> JSONResponse:
         body = await request.json()
         self.authorizations.append(request.headers.get("authorization", ""))
         reply = self._next(body)
+        if isinstance(reply, JSONResponse):
+            return reply
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
         if reply.status != 200:
@@ -141,6 +181,23 @@ class ScriptedLlm:
         """Shut the server down."""
         if self._server is not None:
             self._server.should_exit = True
+
+
+def _exceeds_context(prompt_tokens: int, context_tokens: int) -> JSONResponse:
+    """llama.cpp server's refusal of a prompt longer than its context (HTTP 400)."""
+    return JSONResponse(
+        {
+            "error": {
+                "code": 400,
+                "message": f"request ({prompt_tokens} tokens) exceeds the available context "
+                f"size ({context_tokens} tokens), try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": prompt_tokens,
+                "n_ctx": context_tokens,
+            }
+        },
+        status_code=400,
+    )
 
 
 def _conversation(body: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
+from reflectseq.llm.overflow import Overflow, context_overflow
 from reflectseq.llm.pricing import PriceTable, PriceTableError
 from reflectseq.llm.ratelimit import Limits, LocalRateLimiter, RedisRateLimiter, TokenBucket
 from reflectseq.llm.retry import RetryPolicy, retry_after_seconds
@@ -122,3 +123,34 @@ def test_redis_limiter_tokens_per_minute_is_shared_and_settled() -> None:
         reserved_level = float(client.hget(key, "level") or 0)
         lease.settle(0)  # used nothing: the reservation returns to the bucket
     assert float(client.hget(key, "level") or 0) >= reserved_level + 99
+
+
+def test_context_refusals_are_recognised_in_each_servers_words() -> None:
+    # llama-cpp-python's server and older vLLM (OpenAI's own wording).
+    openai_style = {
+        "message": "This model's maximum context length is 4096 tokens. However, you requested "
+        "5757 tokens (4733 in the messages, 1024 in the completion). Please reduce the length "
+        "of the messages or completion.",
+        "type": "invalid_request_error",
+        "code": "context_length_exceeded",
+    }
+    assert context_overflow(openai_style) == Overflow(4096, 4733)
+    newer_vllm = (
+        "'max_tokens' is too large: 1024. This model's maximum context length is 4096 tokens "
+        "and your request has 3500 input tokens (1024 > 4096 - 3500)."
+    )
+    assert context_overflow({"message": newer_vllm}) == Overflow(4096, 3500)
+    llama_server = {
+        "code": 400,
+        "message": "request (4733 tokens) exceeds the available context size (4096 tokens), "
+        "try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 4733,
+        "n_ctx": 4096,
+    }
+    assert context_overflow(llama_server) == Overflow(4096, 4733)
+    older_llama_server = {"message": "the request exceeds the available context size"}
+    assert context_overflow(older_llama_server) == Overflow(None, None)
+    in_process = "Requested tokens (4733) exceed context window of 4096"
+    assert context_overflow(None, in_process) == Overflow(4096, 4733)
+    assert context_overflow({"message": "'seed' must be a non-negative integer"}) is None

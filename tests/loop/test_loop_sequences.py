@@ -228,3 +228,38 @@ def test_other_language_task(
     with pg_session_factory() as session:
         sequence = session.get_one(Sequence, sequence_id)
         assert (sequence.reflection_pass, sequence.final_pass) == (True, True)
+
+
+def test_a_model_resending_its_program_is_nudged_then_stopped_as_stalled(
+    context: LoopContext,
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    # What small models do: the same analysis and the same program, round after round, with
+    # only the layout changed.
+    analysis = "The function adds the numbers, so the tests should pass now."
+    llm_server.script(
+        key,
+        [
+            answer(fenced_python(WRONG_SUB, "First attempt.")),
+            answer(fenced_python(WRONG_SUB + "\n\n", analysis)),
+            answer(fenced_python(WRONG_SUB.replace("    ", "\t"), analysis)),
+            answer(fenced_python(RIGHT, "Adding the numbers.")),
+        ],
+    )
+    created = create_tasks(pg_session_factory, [add_task(key)], max_rounds=5)
+    (sequence_id,) = created.sequence_ids
+
+    assert run_sequence(context, sequence_id, worker="test", stale_after=STALE) == Outcome.COMPLETED
+
+    with pg_session_factory() as session:
+        sequence = session.get_one(Sequence, sequence_id)
+        assert (sequence.rounds, sequence.reflection_pass, sequence.final_pass) == (3, False, True)
+        assert sequence.flags["stalled"] is True
+    requests = llm_server.requests_for(key)
+    assert len(requests) == 4  # three rounds, then the one-off answer
+    second, third = requests[1]["messages"][-1], requests[2]["messages"][-1]
+    assert "corrected solution" in second["content"]
+    assert "same program you sent in round 1" in third["content"]
+    assert "AssertionError" in third["content"]

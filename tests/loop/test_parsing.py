@@ -6,7 +6,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reflectseq.format import SPECIAL_TOKENS
-from reflectseq.parsing import ParsedBlock, has_assertions, parse_answer, pick_code
+from reflectseq.parsing import (
+    ParsedBlock,
+    has_assertions,
+    join_continuation,
+    parse_answer,
+    pick_code,
+)
 
 PY = frozenset({"python", "py"})
 
@@ -98,3 +104,19 @@ def test_any_text_parses_and_loses_no_code_characters(text: str) -> None:
         assert block.kind in ("text", "code")
         if block.kind == "text":
             assert block.content == block.content.strip() and block.content
+
+
+def test_a_continuation_is_appended_or_replaces_what_the_model_started_over() -> None:
+    cut_code = "Plan.\n\n```python\ndef f():\n"
+    assert join_continuation(cut_code, "    return 1\n```") == cut_code + "    return 1\n```"
+    # The cut code block started over: it replaces the cut one.
+    again = "```python\ndef f():\n    return 1\n```\nDone."
+    assert join_continuation(cut_code, "\n" + again) == "Plan.\n\n" + again
+    # The whole answer started over.
+    whole = cut_code + "    return 1\n```"
+    assert join_continuation(cut_code, whole) == whole
+    # Cut in prose, the code follows: its fence goes on a line of its own.
+    assert join_continuation("The plan is", "```python\nx = 1\n```") == (
+        "The plan is\n```python\nx = 1\n```"
+    )
+    assert join_continuation("The plan is", " simple.") == "The plan is simple."

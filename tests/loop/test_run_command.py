@@ -100,3 +100,39 @@ def test_run_rejects_bad_lines_by_number_and_writes_nothing(
     assert f"{source}:3:" in result.output
     assert not out.exists()
     assert not (tmp_path / "data" / "reflectseq.db").exists()
+
+
+def test_run_takes_the_prompt_version_and_refuses_an_unknown_one(
+    endpoint_env: None, llm_server: ScriptedLlm, key: str, tmp_path: Path
+) -> None:
+    llm_server.script(key, [answer(fenced_python(RIGHT))])
+    rows = [{"text": f"Write add(a, b). {key}", "language": "py", "tests": ADD_TESTS}]
+    source = _write(tmp_path / "tasks.jsonl", rows)
+    out = tmp_path / "dataset.jsonl"
+
+    refused = CliRunner().invoke(
+        app, ["run", str(source), "-o", str(out), "--prompt-version", "v9"]
+    )
+    assert refused.exit_code == 2
+    assert "unknown prompt version 'v9'; available: v1, v2" in refused.output
+
+    args = [
+        "run",
+        str(source),
+        "-o",
+        str(out),
+        "--prompt-version",
+        "v1",
+        "--max-continuations",
+        "0",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    first = llm_server.requests_for(key)[0]["messages"][1]["content"]
+    assert "one complete, runnable program" in first  # v1's wording
+    assert "How your answer is run" not in first
+    factory = session_factory_for(get_settings().database_url)
+    with factory() as session:
+        sequence = session.scalars(select(Sequence)).one()
+        assert sequence.generation_config.prompt_version == "v1"
+        assert sequence.generation_config.sampling["max_continuations"] == 0

@@ -6,9 +6,11 @@ updates the state it carries to the next step. A crashed or redelivered task the
 exactly where the database says it stopped.
 
 Stage 1 (reflection) alternates model answers and executions. It ends when an execution passes,
-when ``max_rounds`` executions were spent, when the token or cost budget is exhausted, or when
-the model twice in a row answers without runnable code. Stage 2 asks for the one-off answer,
-then its code is verified.
+when ``max_rounds`` executions were spent, when the token or cost budget is exhausted, when the
+model twice in a row answers without runnable code, when the model's context cannot hold the
+conversation any more, or when the model is stuck: a program sent again unchanged (up to layout)
+gets a nudge of its own, and the ``MAX_REPEATED_ROUNDS``-th such round ends stage 1 (``stalled``).
+Stage 2 asks for the one-off answer, then its code is verified.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from enum import StrEnum
 from reflectseq.enums import BlockKind
 
 MAX_ANSWERS_WITHOUT_CODE = 2
+# The first repeat of an earlier program is answered with a request to change approach; the
+# second means the model is stuck, and more rounds would only add copies to the record.
+MAX_REPEATED_ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class BlockView:
     runnable: bool = False  # a code block in the task's language
     passed: bool = False  # an execution block whose program passed
     llm_call_id: int | None = None
+    output: str = ""  # an execution block's program output (stdout, then stderr)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Snapshot:
     rounds: int
     max_rounds: int
     budget_exhausted: bool
+    context_exhausted: bool = False  # the model's context cannot hold the next request
 
 
 class Step(StrEnum):
@@ -63,6 +70,7 @@ class Prompt(StrEnum):
 
     FIRST = "first"
     AFTER_FAILURE = "after_failure"
+    REPEATED_CODE = "repeated_code"  # the failed program repeats an earlier round's
     MISSING_CODE = "missing_code"
 
 
@@ -73,6 +81,49 @@ class Action:
     step: Step
     prompt: Prompt | None = None
     reflection_pass: bool | None = None
+    stalled: bool = False  # stage 1 ends because the model keeps sending the same program
+
+
+@dataclass(frozen=True)
+class Round:
+    """One executed stage-1 program: its number (from 1), its execution and what it repeats."""
+
+    number: int
+    position: int  # of the execution block among the reflection's blocks
+    execution: BlockView
+    repeats: int | None  # the number of the earlier round that ran the same program
+
+
+def normalised_code(code: str) -> str:
+    """The program without its layout: each run of blank space one space, blank lines gone.
+
+    Two answers equal under this are the same program as far as the tests can tell; a model
+    that re-indents or re-wraps the program it sent before has not changed anything.
+    """
+    lines = (" ".join(line.split()) for line in code.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def executed_rounds(blocks: tuple[BlockView, ...]) -> list[Round]:
+    """Every executed program in order, each with the earlier round it repeats, if any."""
+    rounds: list[Round] = []
+    first_round: dict[str, int] = {}
+    code: str | None = None
+    for position, block in enumerate(blocks):
+        if block.kind == BlockKind.CODE and block.runnable:
+            code = normalised_code(block.content)
+        elif block.kind == BlockKind.EXECUTION and code is not None:
+            number = len(rounds) + 1
+            rounds.append(Round(number, position, block, repeats=first_round.get(code)))
+            first_round.setdefault(code, number)
+            code = None
+    return rounds
+
+
+def stalled(blocks: tuple[BlockView, ...]) -> bool:
+    """Whether the model sent earlier programs again often enough to stop asking it."""
+    repeated = sum(1 for round_ in executed_rounds(blocks) if round_.repeats is not None)
+    return repeated >= MAX_REPEATED_ROUNDS
 
 
 def answers_without_code(blocks: tuple[BlockView, ...]) -> int:
@@ -96,6 +147,8 @@ def reflection_verdict(snapshot: Snapshot) -> bool | None:
         return None  # an answer waits for its execution
     if snapshot.rounds >= snapshot.max_rounds or snapshot.budget_exhausted:
         return False
+    if snapshot.context_exhausted or stalled(blocks):
+        return False
     if answers_without_code(blocks) >= MAX_ANSWERS_WITHOUT_CODE:
         return False
     return None
@@ -111,14 +164,19 @@ def next_action(snapshot: Snapshot) -> Action:  # noqa: PLR0911 - a decision tab
         if snapshot.one_off_runnable:
             return Action(Step.VERIFY)
         return Action(Step.FINISH_UNVERIFIABLE)
+    blocks = snapshot.reflection
     verdict = reflection_verdict(snapshot)
     if verdict is not None:
-        return Action(Step.ASK_ONE_OFF, reflection_pass=verdict)
-    blocks = snapshot.reflection
+        return Action(
+            Step.ASK_ONE_OFF, reflection_pass=verdict, stalled=not verdict and stalled(blocks)
+        )
     if blocks and blocks[-1].kind == BlockKind.CODE and blocks[-1].runnable:
         return Action(Step.EXECUTE)
     if not blocks:
         return Action(Step.ASK_REFLECTION, prompt=Prompt.FIRST)
     if blocks[-1].kind == BlockKind.EXECUTION:
-        return Action(Step.ASK_REFLECTION, prompt=Prompt.AFTER_FAILURE)
+        repeated = executed_rounds(blocks)[-1].repeats is not None
+        return Action(
+            Step.ASK_REFLECTION, prompt=Prompt.REPEATED_CODE if repeated else Prompt.AFTER_FAILURE
+        )
     return Action(Step.ASK_REFLECTION, prompt=Prompt.MISSING_CODE)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -29,8 +29,18 @@ from reflectseq.db.base import utcnow
 from reflectseq.db.models import Block, GenerationConfig, LlmCall, Message, Sequence
 from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, Role, SequenceStage, SequenceStatus
-from reflectseq.llm.base import ChatMessage, Completion, LlmBackend, LlmError, LlmRejected, Sampling
+from reflectseq.llm.base import (
+    ChatMessage,
+    Completion,
+    ContextOverflow,
+    LlmBackend,
+    LlmError,
+    LlmRejected,
+    Sampling,
+)
 from reflectseq.llm.breaker import FailureBreaker
+from reflectseq.llm.context_window import ContextWindows
+from reflectseq.llm.continuation import CUT_OFF, complete_answer
 from reflectseq.metrics import observe_llm_call
 from reflectseq.parsing import (
     ParsedAnswer,
@@ -42,7 +52,14 @@ from reflectseq.parsing import (
 from reflectseq.specs import BlockSpec
 from reflectseq.store.errors import domain_errors
 from reflectseq.store.loop import Claim, claim, fail_open_sequences, owned_sequence, release
-from workers.loop.decide import Action, Prompt, Step, next_action
+from workers.loop.context_budget import (
+    Build,
+    PromptBudget,
+    budget_after_overflow,
+    fit_chat,
+    latest_answer,
+)
+from workers.loop.decide import Action, BlockView, Prompt, Step, next_action
 from workers.loop.execution import Execute, ExecutionUnavailable, execution_block, run_block
 from workers.loop.state import (
     INSTRUCTION,
@@ -57,6 +74,8 @@ from workers.loop.transcript import one_off_request, stage_one_request
 
 log = logging.getLogger(__name__)
 MAX_LANGUAGE_CHARS = 16
+# A request refused as too long is tried once more, trimmed to what the server said.
+CONTEXT_ATTEMPTS = 2
 
 
 class Outcome(StrEnum):
@@ -81,6 +100,7 @@ class LoopContext:
     execute: Execute
     breaker: FailureBreaker
     fail_fast_after: int = 3
+    windows: ContextWindows = field(default_factory=ContextWindows)
 
 
 def run_sequence(
@@ -250,17 +270,111 @@ def _breaker_key(config: GenerationConfig) -> str:
     return f"{config.backend}|{config.endpoint or ''}|{config.model}"
 
 
+@dataclass(frozen=True)
+class ChatRequest:
+    """A request as a function of which stored blocks are shown trimmed (to fit the context).
+
+    ``protected`` blocks are never trimmed: the answer a stage-1 request asks to fix.
+    """
+
+    build: Build
+    blocks: tuple[BlockView, ...]
+    protected: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A model answer, its call row, the state after any refused attempts, and if it was trimmed."""
+
+    completion: Completion
+    call: LlmCall
+    state: LoadedState
+    trimmed: bool
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A call the server refused as too long for the model's context."""
+
+    call: LlmCall
+    error: ContextOverflow
+
+
+@dataclass(frozen=True)
+class ContextExhausted:
+    """The request cannot be made to fit the model's context: the stage ends with what it has."""
+
+    state: LoadedState
+
+
 def _call_model(
-    context: LoopContext, held: Claim, state: LoadedState, messages: list[ChatMessage]
-) -> tuple[Completion, LlmCall] | Stepped:
-    """One model call; a failure is recorded, fails the sequence and may trip the breaker."""
+    context: LoopContext, held: Claim, state: LoadedState, request: ChatRequest
+) -> Answered | ContextExhausted | Stepped:
+    """One model answer, the chat fitted to the model's context first.
+
+    A refusal as too long for the context is recorded, teaches the window, and is tried once
+    more with the chat trimmed to what the server said; any other failure is recorded and fails
+    the sequence (and may trip the breaker).
+    """
+    config = state.config
+    sampling = Sampling.from_stored(config.sampling)
+    window = context.windows.tokens(config.endpoint, config.model)
+    budget = PromptBudget.for_window(window, sampling.max_tokens)
+    for _ in range(CONTEXT_ATTEMPTS):
+        fitted = fit_chat(request.build, request.blocks, budget, request.protected)
+        if fitted is None:
+            return ContextExhausted(state)
+        sent = _send(context, held, state, fitted.messages, sampling=sampling, budget=budget)
+        if isinstance(sent, tuple):
+            completion, call = sent
+            return Answered(completion, call, state, trimmed=fitted.trimmed_chars > 0)
+        if not isinstance(sent, Refused):
+            return sent
+        # Kept (the request and the server's answer) before trying again.
+        recorded = _commit(context, held, state, Writes(changes=_spent(sent.call), call=sent.call))
+        if not isinstance(recorded, LoadedState):
+            return recorded
+        state = recorded
+        if sent.error.context_tokens is not None:
+            context.windows.learn(config.endpoint, config.model, sent.error.context_tokens)
+        budget = budget_after_overflow(budget, sent.error, fitted.messages, sampling.max_tokens)
+    return ContextExhausted(state)
+
+
+def _send(
+    context: LoopContext,
+    held: Claim,
+    state: LoadedState,
+    messages: list[ChatMessage],
+    *,
+    sampling: Sampling,
+    budget: PromptBudget | None,
+) -> tuple[Completion, LlmCall] | Refused | Stepped:
+    """One answer (continued if cut off); a context refusal is handed back, not committed."""
     call = _call_row(state, messages, state.config.model)
     started = time.perf_counter()
+    prompts, view = state.prompts, state.task.view
     try:
         # Inside the try: an endpoint the operator no longer declares is a rejected call.
         backend = context.backend_for(state.config)
         call.model = backend.model
-        completion = backend.complete(messages, Sampling.from_stored(state.config.sampling))
+        completion = complete_answer(
+            backend,
+            messages,
+            sampling,
+            max_continuations=int(state.config.sampling.get("max_continuations") or 0),
+            continue_prompt=(
+                prompts.render("continue_answer", view) if prompts.has("continue_answer") else None
+            ),
+            fits=budget.fits if budget is not None else None,
+            needs_more=lambda text: (
+                runnable_code(parse_answer(text), state.task.fences, cut_off=True) is None
+            ),
+        )
+    except ContextOverflow as overflow:
+        _failed_call(call, overflow)
+        _observe(state.config, call, ok=False, seconds=time.perf_counter() - started)
+        return Refused(call, overflow)
     except LlmError as error:
         outcome = _record_failure(context, held, state, call, error)
         _observe(state.config, call, ok=False, seconds=time.perf_counter() - started)
@@ -286,16 +400,24 @@ def _observe(config: GenerationConfig, call: LlmCall, *, ok: bool, seconds: floa
     )
 
 
-def _record_failure(
-    context: LoopContext, held: Claim, state: LoadedState, call: LlmCall, error: LlmError
-) -> Stepped:
+def _failed_call(call: LlmCall, error: LlmError) -> None:
+    """Fill a call row from the error it ended with."""
     usage = (error.raw or {}).get("usage") or {}
     call.raw_response = error.raw
     call.error = str(error)
     call.tokens_in = int(usage.get("prompt_tokens") or 0)
     call.tokens_out = int(usage.get("completion_tokens") or 0)
+
+
+def _record_failure(
+    context: LoopContext, held: Claim, state: LoadedState, call: LlmCall, error: LlmError
+) -> Stepped:
+    _failed_call(call, error)
     kind = "rejected" if isinstance(error, LlmRejected) else "failed"
-    failures = context.breaker.record_failure(_breaker_key(state.config))
+    # A request refused for what it asked (HTTP 400, too long) fails this sequence only.
+    failures = (
+        context.breaker.record_failure(_breaker_key(state.config)) if error.endpoint_failing else 0
+    )
 
     def stop_the_set(session: Session) -> None:
         # The endpoint fails every call: stop the whole set now instead of burning through it.
@@ -322,13 +444,24 @@ def _spent(call: LlmCall) -> dict[str, Any]:
     }
 
 
-def _repair_flags(state: LoadedState, parsed: ParsedAnswer) -> dict[str, Any]:
+def _answer_flags(
+    state: LoadedState, parsed: ParsedAnswer, *, truncated: bool, trimmed: bool
+) -> dict[str, Any]:
+    """What the answer needed repaired or was left with, and whether its chat was trimmed.
+
+    ``truncated``: what is stored of the answer ends where the length limit cut it.
+    """
     flags: dict[str, Any] = {}
     if parsed.removed_special_tokens:
         removed = int(state.flags.get("special_tokens_removed", 0))
         flags["special_tokens_removed"] = removed + parsed.removed_special_tokens
     if parsed.unterminated_fence:
         flags["unterminated_fence"] = True
+    # Counters: answers kept as far as they got, requests sent with a trimmed transcript.
+    if truncated:
+        flags["truncated_answer"] = int(state.flags.get("truncated_answer", 0)) + 1
+    if trimmed:
+        flags["context_trimmed"] = int(state.flags.get("context_trimmed", 0)) + 1
     return {"flags": _with_flags(state, **flags)} if flags else {}
 
 
@@ -347,32 +480,44 @@ def _write_instruction(
     return _commit(context, held, state, writes)
 
 
+def runnable_code(parsed: ParsedAnswer, fences: frozenset[str], *, cut_off: bool) -> int | None:
+    """The code block to run, unless the answer stopped at the length limit inside it."""
+    chosen = pick_code(parsed, fences)
+    if cut_off and parsed.unterminated_fence and chosen == len(parsed.blocks) - 1:
+        return None
+    return chosen
+
+
 def answer_blocks(
-    parsed: ParsedAnswer, *, fences: frozenset[str], language: str, after_execution: bool
+    parsed: ParsedAnswer,
+    *,
+    fences: frozenset[str],
+    language: str,
+    after_execution: bool,
+    cut_off: bool = False,
 ) -> list[BlockSpec]:
     """The blocks stored for a stage-1 answer, up to and including the code block to run.
 
     Prose after that block is dropped: written before the execution, it can only guess the
     result. Prose before the first code block of an answer to an execution result is the
-    model's analysis of that result.
+    model's analysis of that result. An answer ``cut_off`` inside its code block has nothing to
+    run: the half-written block is kept without a language, and the round asks for the code.
     """
-    chosen = pick_code(parsed, fences)
+    chosen = runnable_code(parsed, fences, cut_off=cut_off)
+    unfinished = len(parsed.blocks) - 1 if cut_off and parsed.unterminated_fence else None
     kept = parsed.blocks if chosen is None else parsed.blocks[: chosen + 1]
     specs: list[BlockSpec] = []
     seen_code = False
     for position, block in enumerate(kept):
         if block.kind == "code":
             seen_code = True
-            runnable = position == chosen
-            specs.append(
-                BlockSpec(
-                    kind=BlockKind.CODE,
-                    content=block.content,
-                    language=language
-                    if runnable
-                    else (block.fence or "")[:MAX_LANGUAGE_CHARS] or None,
-                )
-            )
+            if position == chosen:
+                tag: str | None = language
+            elif position == unfinished:
+                tag = None  # never run, even when its fence names the language
+            else:
+                tag = (block.fence or "")[:MAX_LANGUAGE_CHARS] or None
+            specs.append(BlockSpec(kind=BlockKind.CODE, content=block.content, language=tag))
         else:
             kind = BlockKind.ANALYSIS if after_execution and not seen_code else BlockKind.TEXT
             specs.append(BlockSpec(kind=kind, content=block.content))
@@ -383,27 +528,36 @@ def _ask_reflection(
     context: LoopContext, held: Claim, state: LoadedState, action: Action
 ) -> Stepped:
     blocks = state.snapshot.reflection
-    messages = stage_one_request(
-        state.prompts,
-        state.task.view,
-        state.text_of(INSTRUCTION),
-        blocks,
-        action.prompt or Prompt.FIRST,
-    )
-    called = _call_model(context, held, state, messages)
-    if not isinstance(called, tuple):
+    prompt = action.prompt or Prompt.FIRST
+
+    def build(shown: Mapping[int, str]) -> list[ChatMessage]:
+        return stage_one_request(
+            state.prompts, state.task.view, state.text_of(INSTRUCTION), blocks, prompt, shown=shown
+        )
+
+    called = _call_model(context, held, state, ChatRequest(build, blocks, latest_answer(blocks)))
+    if isinstance(called, ContextExhausted):
+        # Stage 1 ends with what it has; the one-off answer is still asked for.
+        exhausted = _with_flags(called.state, context_exhausted=True)
+        return _commit(context, held, called.state, Writes(changes={"flags": exhausted}))
+    if not isinstance(called, Answered):
         return called
-    completion, call = called
+    completion, call, state = called.completion, called.call, called.state
     parsed = parse_answer(completion.text)
+    cut_off = completion.finish_reason == CUT_OFF
     specs = answer_blocks(
         parsed,
         fences=state.task.fences,
         language=state.task.language.code,
         after_execution=bool(blocks) and blocks[-1].kind == BlockKind.EXECUTION,
+        cut_off=cut_off,
     )
+    # Cut off after its code, an answer loses only prose that is dropped anyway.
+    truncated = cut_off and runnable_code(parsed, state.task.fences, cut_off=True) is None
     first_answer = REFLECTION not in state.messages
+    flags = _answer_flags(state, parsed, truncated=truncated, trimmed=called.trimmed)
     writes = Writes(
-        changes={**_spent(call), **_repair_flags(state, parsed)},
+        changes={**_spent(call), **flags},
         call=call,
         new_messages=(
             ((REFLECTION, Role.ASSISTANT, SequenceStage.REFLECTION),) if first_answer else ()
@@ -434,31 +588,51 @@ def _execute(context: LoopContext, held: Claim, state: LoadedState, action: Acti
 
 def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: Action) -> Stepped:
     instruction = state.prompts.render("one_off", state.task.view)
-    messages = one_off_request(
-        state.prompts,
-        state.task.view,
-        state.text_of(INSTRUCTION),
-        state.snapshot.reflection,
-        instruction,
-    )
+    blocks = state.snapshot.reflection
+
+    def build(shown: Mapping[int, str]) -> list[ChatMessage]:
+        return one_off_request(
+            state.prompts,
+            state.task.view,
+            state.text_of(INSTRUCTION),
+            blocks,
+            instruction,
+            shown=shown,
+        )
+
     # Committed before the call, so that progress shows the stage while the model answers.
-    entered = _commit(
-        context,
-        held,
-        state,
-        Writes(changes={"stage": SequenceStage.ONE_OFF, "reflection_pass": action.reflection_pass}),
-    )
+    changes: dict[str, Any] = {
+        "stage": SequenceStage.ONE_OFF,
+        "reflection_pass": action.reflection_pass,
+    }
+    if action.stalled:
+        changes["flags"] = _with_flags(state, stalled=True)
+    entered = _commit(context, held, state, Writes(changes=changes))
     if not isinstance(entered, LoadedState):
         return entered
-    called = _call_model(context, held, entered, messages)
-    if not isinstance(called, tuple):
+    called = _call_model(context, held, entered, ChatRequest(build, blocks, latest_answer(blocks)))
+    if isinstance(called, ContextExhausted):
+        # Not even the one-off question fits: the sequence ends without a final answer.
+        flags = _with_flags(called.state, context_exhausted=True)
+        writes = Writes(changes={**_finished(final_pass=False), "flags": flags})
+        return _commit(context, held, called.state, writes, Outcome.COMPLETED)
+    if not isinstance(called, Answered):
         return called
-    completion, call = called
-    answer, removed = strip_special_tokens(completion.text)
-    changes: dict[str, Any] = {**_spent(call), "stage": SequenceStage.VERIFY}
-    if removed:
-        removed += int(entered.flags.get("special_tokens_removed", 0))
-        changes["flags"] = _with_flags(entered, special_tokens_removed=removed)
+    completion, call, entered = called.completion, called.call, called.state
+    answer, _ = strip_special_tokens(completion.text)
+    parsed = parse_answer(completion.text)
+    cut_off = completion.finish_reason == CUT_OFF
+    changes = {
+        **_spent(call),
+        "stage": SequenceStage.VERIFY,
+        **_answer_flags(entered, parsed, truncated=cut_off, trimmed=called.trimmed),
+    }
+    outcome = Outcome.CONTINUE
+    if cut_off and runnable_code(parsed, entered.task.fences, cut_off=True) is None:
+        # Cut off before its code was complete: nothing to verify, the sequence ends here.
+        flags = {**changes.get("flags", entered.flags), "final_no_code": True}
+        changes.update({**_finished(final_pass=False), "flags": flags})
+        outcome = Outcome.COMPLETED
     writes = Writes(
         changes=changes,
         call=call,
@@ -472,7 +646,7 @@ def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: 
         },
         from_call=frozenset({ONE_OFF_ANSWER}),
     )
-    return _commit(context, held, entered, writes)
+    return _commit(context, held, entered, writes, outcome)
 
 
 def _verify(context: LoopContext, held: Claim, state: LoadedState, action: Action) -> Stepped:

@@ -77,6 +77,9 @@ def view_of(block: Block, language_code: str) -> BlockView:
         runnable=block.kind == BlockKind.CODE and block.language == language_code,
         passed=block.execution_status == ExecutionStatus.PASSED,
         llm_call_id=block.llm_call_id,
+        output="\n".join(
+            text.rstrip() for text in (block.stdout, block.stderr) if text and text.strip()
+        ),
     )
 
 
@@ -114,6 +117,8 @@ def load_state(session: Session, sequence: Sequence) -> LoadedState:
         fence=language.fence,
         tests=instruction.tests or "",
         show_tests=config.show_tests,
+        language_code=language.code,
+        entry_point=instruction.entry_point or "",
     )
     task = Task(
         instruction_id=instruction.id,
@@ -157,6 +162,7 @@ def _state(
         budget_exhausted=budget_exhausted(
             config, sequence.tokens_in + sequence.tokens_out, sequence.cost
         ),
+        context_exhausted=bool((sequence.flags or {}).get("context_exhausted")),
     )
     return LoadedState(
         sequence_id=sequence.id,

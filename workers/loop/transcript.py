@@ -10,18 +10,51 @@ one-off instruction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from reflectseq.enums import BlockKind
 from reflectseq.format import fenced
 from reflectseq.llm.base import ChatMessage
-from workers.loop.decide import BlockView, Prompt
+from workers.loop.decide import BlockView, Prompt, Round, executed_rounds
 from workers.prompts import PromptSet, TaskView
 
+_AS_STORED: Mapping[int, str] = MappingProxyType({})
+# How much of an earlier failure a repeated program's nudge quotes.
+FAILURE_HEAD_LINES = 12
+FAILURE_HEAD_CHARS = 800
 
-def _nudge(prompts: PromptSet, task: TaskView, after: BlockView) -> str | None:
-    """What to ask before the model answers again, given the last stored block."""
-    if after.kind == BlockKind.EXECUTION:
-        return None if after.passed else prompts.render("retry_after_failure", task)
-    return prompts.render("missing_code", task)
+
+def output_head(output: str) -> str:
+    """The first lines of a program's output, enough to recall how it failed."""
+    head = "\n".join(output.strip().splitlines()[:FAILURE_HEAD_LINES])
+    return head if len(head) <= FAILURE_HEAD_CHARS else f"{head[:FAILURE_HEAD_CHARS]} ..."
+
+
+def _nudge(
+    prompts: PromptSet, task: TaskView, blocks: tuple[BlockView, ...], position: int
+) -> str | None:
+    """What to ask before the model answers again, after the block at ``position``.
+
+    A failed program that repeats an earlier round's is told so, with that round's failure,
+    where the prompt version has the wording for it.
+    """
+    after = blocks[position]
+    if after.kind != BlockKind.EXECUTION:
+        return prompts.render("missing_code", task)
+    if after.passed:
+        return None
+    rounds = executed_rounds(blocks)
+    current = next((r for r in rounds if r.position == position), None)
+    if current is None or current.repeats is None or not prompts.has("repeated_code"):
+        return prompts.render("retry_after_failure", task)
+    earlier: Round = rounds[current.repeats - 1]
+    return prompts.render(
+        "repeated_code",
+        task,
+        round=earlier.number,
+        failure=output_head(earlier.execution.output),
+    )
 
 
 def with_user_turn(messages: list[ChatMessage], text: str) -> list[ChatMessage]:
@@ -33,9 +66,17 @@ def with_user_turn(messages: list[ChatMessage], text: str) -> list[ChatMessage]:
 
 
 def reflection_chat(
-    prompts: PromptSet, task: TaskView, instruction: str, blocks: tuple[BlockView, ...]
+    prompts: PromptSet,
+    task: TaskView,
+    instruction: str,
+    blocks: tuple[BlockView, ...],
+    shown: Mapping[int, str] = _AS_STORED,
 ) -> list[ChatMessage]:
-    """System prompt, the stage-1 instruction, then the stored answers and executions."""
+    """System prompt, the stage-1 instruction, then the stored answers and executions.
+
+    ``shown`` replaces the content of blocks (by position) that are shown trimmed to fit the
+    model's context; everything else, the nudges included, follows the stored blocks.
+    """
     messages: list[ChatMessage] = [
         {"role": "system", "content": prompts.render("system", task)},
         {"role": "user", "content": instruction},
@@ -48,23 +89,21 @@ def reflection_chat(
             messages.append({"role": "assistant", "content": "\n\n".join(parts)})
             parts.clear()
 
-    for block in blocks:
+    for position, block in enumerate(blocks):
         if block.kind == BlockKind.EXECUTION:
             flush()
-            messages[:] = with_user_turn(messages, block.content)
+            messages[:] = with_user_turn(messages, shown.get(position, block.content))
         else:
             new_answer = previous is not None and (
                 previous.kind == BlockKind.EXECUTION or previous.llm_call_id != block.llm_call_id
             )
             if new_answer and previous is not None:
                 flush()
-                nudge = _nudge(prompts, task, previous)
+                nudge = _nudge(prompts, task, blocks, position - 1)
                 if nudge:
                     messages[:] = with_user_turn(messages, nudge)
-            content = (
-                fenced(block.content, task.fence) if block.kind == BlockKind.CODE else block.content
-            )
-            parts.append(content)
+            content = shown.get(position, block.content)
+            parts.append(fenced(content, task.fence) if block.kind == BlockKind.CODE else content)
         previous = block
     flush()
     return messages
@@ -76,12 +115,14 @@ def stage_one_request(
     instruction: str,
     blocks: tuple[BlockView, ...],
     prompt: Prompt,
+    *,
+    shown: Mapping[int, str] = _AS_STORED,
 ) -> list[ChatMessage]:
     """The chat of the next stage-1 call."""
-    messages = reflection_chat(prompts, task, instruction, blocks)
+    messages = reflection_chat(prompts, task, instruction, blocks, shown)
     if prompt == Prompt.FIRST or not blocks:
         return messages
-    nudge = _nudge(prompts, task, blocks[-1])
+    nudge = _nudge(prompts, task, blocks, len(blocks) - 1)
     return with_user_turn(messages, nudge) if nudge else messages
 
 
@@ -91,6 +132,9 @@ def one_off_request(
     instruction: str,
     blocks: tuple[BlockView, ...],
     one_off_instruction: str,
+    *,
+    shown: Mapping[int, str] = _AS_STORED,
 ) -> list[ChatMessage]:
     """The whole reflection, then the one-off instruction as the next user turn."""
-    return with_user_turn(reflection_chat(prompts, task, instruction, blocks), one_off_instruction)
+    chat = reflection_chat(prompts, task, instruction, blocks, shown)
+    return with_user_turn(chat, one_off_instruction)
