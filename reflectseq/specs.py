@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -65,7 +66,7 @@ class GenerationConfigSpec(BaseModel):
 
     endpoint: str | None = Field(
         default=None,
-        pattern=ENDPOINT_NAME_PATTERN,
+        json_schema_extra={"pattern": ENDPOINT_NAME_PATTERN},
         description=(
             "Name of an endpoint the operator declared (GET /v1/endpoints); never a URL. "
             "Empty: the operator's default endpoint."
@@ -104,6 +105,17 @@ class GenerationConfigSpec(BaseModel):
     budget_tokens: int | None = Field(default=None, gt=0, le=MAX_INT32)
     budget_cost: float | None = Field(default=None, gt=0)
     show_tests: bool = True
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_name(cls, value: str | None) -> str | None:
+        """A name, never a URL: say so plainly, since pasting a URL is the natural mistake."""
+        if value is not None and not re.fullmatch(ENDPOINT_NAME_PATTERN, value):
+            raise ValueError(
+                "must name an endpoint the operator declared (see GET /v1/endpoints); "
+                "URLs and other strings are not accepted"
+            )
+        return value
 
     def sampling(self) -> dict[str, Any]:
         """The sampling parameters as stored."""

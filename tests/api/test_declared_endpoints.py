@@ -165,7 +165,10 @@ def test_a_submission_cannot_choose_where_requests_go(  # noqa: PLR0917 - fixtur
     config = {k: v.replace("{port}", str(capture.port)) for k, v in config.items()}
     response = _submit(api, submitter, config)
     assert response.status_code == 422, response.text
-    assert field in [detail["field"] for detail in response.json()["error"]["details"]]
+    messages = {d["field"]: d["message"] for d in response.json()["error"]["details"]}
+    assert field in messages
+    if "://" in config.get("endpoint", ""):
+        assert "URLs" in messages[field] and "GET /v1/endpoints" in messages[field]
     assert _stored(pg_session_factory) == (0, 0, 0)
     assert capture.received == []
 
