@@ -12,10 +12,10 @@ from collections import Counter
 import pytest
 
 from bench.tasks.yield_tasks import TASK_FILE, render, tasks
-from reflectseq.cli.run_cmd import read_instructions
 from reflectseq.enums import ExecutionStatus
 from reflectseq.evaluation.benchmarks import load_benchmark
 from reflectseq.evaluation.problems import Problem
+from reflectseq.ingest.files import read_instruction_file
 from reflectseq.sandbox import ExecutionRequest, ExecutionResult, execute_many
 
 REQUIRED_LANGUAGES = {"py", "cpp", "java", "js", "ts", "rs", "go", "sh"}
@@ -26,7 +26,7 @@ def test_task_file_is_current() -> None:
 
 
 def test_task_file_is_an_instruction_set_and_a_benchmark() -> None:
-    specs = [spec for _, spec in read_instructions(TASK_FILE)]
+    specs = [spec for _, spec in read_instruction_file(TASK_FILE)]
     problems = load_benchmark(str(TASK_FILE))
 
     per_language = Counter(problem.language for problem in problems)
