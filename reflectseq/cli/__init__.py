@@ -1,6 +1,13 @@
-"""The ``reflectseq`` command line. Each command group lives in its own module."""
+"""The ``reflectseq`` command line. Each command group lives in its own module.
+
+Commands that need the service parts (``serve`` from ``api``; ``run`` and ``worker`` from
+``workers``) join through the ``reflectseq.commands`` entry point group: the core names no
+module above it, and each part adds its own commands.
+"""
 
 from __future__ import annotations
+
+from importlib.metadata import entry_points
 
 import typer
 
@@ -12,13 +19,12 @@ from reflectseq.cli import (
     db_cmd,
     eval_cmd,
     export_cmd,
-    run_cmd,
     sandbox_cmd,
-    serve_cmd,
     train_cmd,
     user_cmd,
-    worker_cmd,
 )
+
+COMMAND_GROUP = "reflectseq.commands"
 
 app = typer.Typer(
     name="reflectseq",
@@ -31,17 +37,16 @@ app = typer.Typer(
 )
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(apikey_cmd.app, name="apikey")
-app.command("serve")(serve_cmd.serve)
 app.command("submit")(client_cmd.submit)
 app.command("status")(client_cmd.status)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(sandbox_cmd.app, name="sandbox")
 app.command("train")(train_cmd.train)
-app.command("worker")(worker_cmd.worker)
-app.command("run")(run_cmd.run)
 app.add_typer(user_cmd.app, name="user")
 export_cmd.register(app)
 app.add_typer(eval_cmd.app, name="eval")
+for command in entry_points(group=COMMAND_GROUP):
+    command.load()(app)
 
 
 @app.command()

@@ -1,4 +1,7 @@
-"""``reflectseq serve``: run the REST API (and dashboard) under uvicorn."""
+"""``reflectseq serve``: run the REST API (and dashboard) under uvicorn.
+
+Registered on the core's command line through the ``reflectseq.commands`` entry point.
+"""
 
 from __future__ import annotations
 
@@ -25,3 +28,8 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
     )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to the ``reflectseq`` command (the ``reflectseq.commands`` entry point)."""
+    app.command("serve")(serve)
