@@ -56,6 +56,7 @@ from reflectseq.store.instruction_sets import (
     find_by_idempotency_key,
     get_or_create_generation_config,
 )
+from workers.prompts import UnknownPromptVersion, load_prompts
 
 CHUNK_BYTES = 64 * 1024
 MAX_REPORTED_ERRORS = 20
@@ -231,8 +232,16 @@ def stored_config(
     """The config row for a submitted config, once its endpoint and model are declared ones.
 
     No URL ever comes from a request: ``endpoint`` is a name the operator declared, and the
-    model must be on that endpoint's allow-list. Otherwise 422 names the field.
+    model must be on that endpoint's allow-list. The prompt version must be one this
+    installation ships, or every sequence of the set would fail when it starts. Otherwise 422
+    names the field.
     """
+    try:
+        load_prompts(spec.prompt_version)
+    except UnknownPromptVersion as error:
+        raise SubmissionInvalid(
+            [ErrorDetail(field="generation_config.prompt_version", message=str(error))]
+        ) from error
     try:
         resolved, endpoint = resolve_generation_config(spec, registry)
     except EndpointChoiceError as error:

@@ -152,6 +152,7 @@ def _submit(client: TestClient, headers: dict[str, str], config: dict[str, Any])
         ({"endpoint": "local", "model": "alpha-coder"}, "generation_config.model"),
         ({"backend": "openai", "model": "x"}, "generation_config.backend"),
         ({"base_url": "http://127.0.0.1:{port}/v1"}, "generation_config.base_url"),
+        ({"endpoint": "alpha", "prompt_version": "v99"}, "generation_config.prompt_version"),
     ],
 )
 def test_a_submission_cannot_choose_where_requests_go(  # noqa: PLR0917 - fixtures
