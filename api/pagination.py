@@ -7,8 +7,8 @@ import binascii
 
 from api.errors import ApiError
 from api.schemas import ErrorDetail
+from reflectseq.specs import MAX_ID
 
-MAX_ID = 2**63 - 1
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 

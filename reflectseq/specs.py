@@ -18,6 +18,9 @@ from reflectseq.enums import BlockKind, ExecutionStatus
 MAX_INSTRUCTION_CHARS = 200_000
 MAX_TESTS_CHARS = 200_000
 MAX_INT32 = 2**31 - 1  # the budget column is a 32-bit integer
+# Ids are 64-bit columns: a larger number names no row and would only reach the database as an
+# out-of-range parameter error.
+MAX_ID = 2**63 - 1
 # Endpoint names, not URLs: a submission picks among what the operator declared.
 ENDPOINT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 

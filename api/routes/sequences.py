@@ -19,12 +19,13 @@ from api.schemas import (
 )
 from reflectseq.db.session import transaction
 from reflectseq.enums import ReviewStatus, SequenceStatus
+from reflectseq.specs import MAX_INT32
 from reflectseq.store.errors import NotFound
 from reflectseq.store.queries import SequenceFilter, list_sequences, sequence_document_json
 
 router = APIRouter(prefix="/v1/sequences", tags=["sequences"])
 
-MAX_ROUNDS_FILTER = 2**31 - 1
+MAX_ROUNDS_FILTER = MAX_INT32  # the rounds column is a 32-bit integer
 
 
 def _utc(value: datetime | None, field: str) -> datetime | None:

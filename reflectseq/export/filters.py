@@ -17,12 +17,9 @@ from sqlalchemy import Select, case, func, select
 from reflectseq.db.models import GenerationConfig, Review, Sequence
 from reflectseq.enums import ReviewStatus, SequenceStatus
 from reflectseq.quality.flags import DEFAULT_EXCLUDED_FLAGS, Flag
-from reflectseq.specs import MAX_INT32
+from reflectseq.specs import MAX_ID, MAX_INT32
 from reflectseq.storable import require_storable
 
-# Ids are 64-bit columns; a larger number can name no row and would only reach the database as
-# an out-of-range parameter error.
-MAX_ID = 2**63 - 1
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 RoundCount = Annotated[int, Field(ge=0, le=MAX_INT32)]
 
