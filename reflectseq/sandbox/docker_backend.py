@@ -131,11 +131,9 @@ class DockerBackend:
                 client, container_id, plan.compile, plan.compile_timeout
             )
             if compile_step.exit_code != 0 or flooded:
-                status = judge(plan.language.pass_rule, compile_step, None, output_exceeded=flooded)
-                return ExecutionResult(status=status, compile=compile_step)
+                return _judged(plan, compile_step, None, flooded)
         run_step, flooded = self._exec(client, container_id, plan.run, plan.run_timeout)
-        status = judge(plan.language.pass_rule, compile_step, run_step, output_exceeded=flooded)
-        return ExecutionResult(status=status, compile=compile_step, run=run_step)
+        return _judged(plan, compile_step, run_step, flooded)
 
     def _exec(
         self, client: Any, container_id: str, argv: list[str], seconds: float
@@ -168,3 +166,16 @@ class DockerBackend:
             timed_out=timed_out,
         )
         return step, flooded
+
+
+def _judged(
+    plan: ExecutionPlan, compile_step: StepResult | None, run_step: StepResult | None, flooded: bool
+) -> ExecutionResult:
+    status = judge(
+        plan.language.pass_rule,
+        compile_step,
+        run_step,
+        output_exceeded=flooded,
+        source=plan.source,
+    )
+    return ExecutionResult(status=status, compile=compile_step, run=run_step)

@@ -354,6 +354,7 @@ class LocalBackend:
             run_step,
             output_exceeded=flooded,
             out_of_memory=out_of_memory,
+            source=plan.source,
         )
         return ExecutionResult(status=status, compile=compile_step, run=run_step)
 

@@ -31,6 +31,11 @@ class ExecutionPlan:
     sentinel: str | None = None
     """The end-of-tests line the program prints after its last test, if it has one."""
 
+    @property
+    def source(self) -> str:
+        """The text of the program's source file, as the compiler sees it."""
+        return self.files.get(self.language.file_name, b"").decode(errors="replace")
+
 
 def _render(
     command: tuple[str, ...] | None, language: Language, memory_mb: int

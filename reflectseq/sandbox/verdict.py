@@ -25,6 +25,24 @@ def _matches(patterns: Iterable[str], *texts: str) -> bool:
     return any(re.search(p, text, re.MULTILINE) for p in patterns for text in texts)
 
 
+# A compiler's diagnostic quotes the source line it is about, after a line-number gutter (g++ and
+# rustc ``  12 |     code``).
+_GUTTER = re.compile(r"^\s*\d*\s*\|")
+
+
+def _compiler_reports(patterns: Iterable[str], output: str, source: str) -> bool:
+    """True when a line of the compiler's ``output`` matches, other than a quotation of the
+    program: a compile error on ``catch (std::bad_alloc&)`` quotes that line, and the program
+    did not run out of memory."""
+    for line in output.splitlines():
+        quoted = _GUTTER.sub("", line).strip()
+        if quoted and quoted in source:
+            continue
+        if _matches(patterns, line):
+            return True
+    return False
+
+
 def rule_accepts(rule: PassRule, run: StepResult) -> bool:
     """True when a run that ended by itself satisfies the language's pass rule."""
     if run.signal is not None or run.exit_code != rule.exit_code:
@@ -43,25 +61,27 @@ def judge(
     *,
     output_exceeded: bool = False,
     out_of_memory: bool = False,
+    source: str = "",
 ) -> ExecutionStatus:
-    """Classify an execution. ``out_of_memory`` comes from the cgroup's OOM counter, if any."""
+    """Classify an execution. ``out_of_memory`` comes from the cgroup's OOM counter, if any;
+    ``source`` is the program's text, which compiler diagnostics may quote."""
     if compile_step is not None and (
         run_step is None or _matches(rule.compile_error_patterns, compile_step.stderr)
     ):
-        return _judge_compile(rule, compile_step, output_exceeded, out_of_memory)
+        return _judge_compile(rule, compile_step, output_exceeded, out_of_memory, source)
     if run_step is None:
         return ExecutionStatus.SANDBOX_ERROR
     return _judge_run(rule, run_step, output_exceeded, out_of_memory)
 
 
 def _judge_compile(
-    rule: PassRule, step: StepResult, output_exceeded: bool, out_of_memory: bool
+    rule: PassRule, step: StepResult, output_exceeded: bool, out_of_memory: bool, source: str
 ) -> ExecutionStatus:
     if step.timed_out:
         return ExecutionStatus.TIMEOUT
     if output_exceeded:
         return ExecutionStatus.OUTPUT_EXCEEDED
-    if out_of_memory or _matches(rule.memory_patterns, step.stderr):
+    if out_of_memory or _compiler_reports(rule.memory_patterns, step.stderr, source):
         return ExecutionStatus.MEMORY_EXCEEDED
     return ExecutionStatus.COMPILE_ERROR
 

@@ -87,7 +87,8 @@ DRIVEN: dict[str, Driven] = {
             "const assert = require('assert');\n\n"
             "function add(a, b) {\n  return a {op} b;\n}\n\n"
             "assert.strictEqual(\n  add(1, 1),\n  3\n);\n"
-            "console.log(add(2, 3));\nmodule.exports = { add };\n"
+            "console.log(add(2, 3));\nmodule.exports = { add };\n\n"
+            "function test() {\n  assert.strictEqual(add(2, 3), 5);\n}\n\ntest();\n"
         ),
         tests=(
             "const assert = require('node:assert');\n\n"
@@ -148,7 +149,8 @@ DRIVEN: dict[str, Driven] = {
         answer=(
             "import * as assert from 'assert';\n\n"
             "export function add(a: number, b: number): number {\n  return a {op} b;\n}\n\n"
-            "assert.strictEqual(add(1, 1), 3);\nconsole.log(add(2, 3));\n"
+            "assert.strictEqual(add(1, 1), 3);\nconsole.log(add(2, 3));\n\n"
+            "export function test(): void {\n  assert.strictEqual(add(2, 3), 5);\n}\n\ntest();\n"
         ),
         tests=(
             "declare var require: any;\nconst assert = require('node:assert');\n\n"

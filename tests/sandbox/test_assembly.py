@@ -171,6 +171,21 @@ def test_js_duplicate_assert_declaration_and_top_level_asserts_go() -> None:
     assert "console.log(add(2, 3));" in built  # a print is harmless and stays
 
 
+def test_js_drops_its_own_test_function_and_call_where_the_tests_define_one() -> None:
+    """The model's top-level ``test()`` would run the tests' hoisted ``test`` before their
+    ``const assert`` exists (a ReferenceError); the tests' own call is the one that stays."""
+    built = program("js", answer("js", correct=True), DRIVEN["js"].tests)
+    assert built.count("function test()") == 1
+    assert built.count("test();") == 1
+    assert built.index("function test()") > built.index("module.exports")
+
+
+def test_js_keeps_calls_to_functions_the_tests_do_not_define() -> None:
+    code = "function solve() {\n  return 1;\n}\n\nsolve();\nmain();\n"
+    built = program("js", code, DRIVEN["js"].tests)
+    assert "solve();" in built and "main();" in built
+
+
 def test_js_assert_is_kept_when_the_tests_rely_on_it() -> None:
     built = program("js", answer("js", correct=True), "assert.strictEqual(add(2, 3), 5);\n")
     assert "const assert = require('assert');" in built
@@ -181,6 +196,7 @@ def test_ts_import_and_export_go() -> None:
     assert "import * as assert" not in built
     assert "export " not in built
     assert built.count("assert.strictEqual") == 0
+    assert built.count("function test()") == 1 and built.count("test();") == 1
 
 
 def test_python_driver_blocks_go_and_definitions_stay() -> None:

@@ -175,3 +175,24 @@ def test_stderr_error_patterns(code: str, stderr: str, flagged: bool) -> None:
         run(stdout=line, stderr=stderr), line, code=code, verdict=ExecutionStatus.PASSED
     )
     assert result.passed_with_errors is flagged
+
+
+def test_a_compile_error_quoting_an_out_of_memory_name_is_a_compile_error() -> None:
+    """g++ quotes the line it rejects; a ``catch (std::bad_alloc&)`` there is not an OOM."""
+    source = "int f() {\n    try { g(); } catch (const std::bad_alloc& e) { return 1 }\n}\n"
+    compile_step = run(
+        1,
+        stderr=(
+            "main.cpp:2:60: error: expected ';' before '}' token\n"
+            "    2 |     try { g(); } catch (const std::bad_alloc& e) { return 1 }\n"
+        ),
+    )
+    rule = get_language("cpp").pass_rule
+    verdict = judge(rule, compile_step, None, source=source)
+    assert verdict == ExecutionStatus.COMPILE_ERROR
+
+
+def test_a_compiler_out_of_its_memory_is_memory_exceeded() -> None:
+    compile_step = run(1, stderr="cc1plus: out of memory allocating 65536 bytes\n")
+    verdict = judge(get_language("cpp").pass_rule, compile_step, None, source="int main() {}\n")
+    assert verdict == ExecutionStatus.MEMORY_EXCEEDED
