@@ -114,7 +114,8 @@ class NamespaceInit:
         except ChildProcessError:
             return  # not our child: bubblewrap reaps (or has reaped) it
         if _exited(self.pidfd, timeout):
-            os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED | os.WNOHANG)
+            with contextlib.suppress(ChildProcessError):  # another thread's sweep was first
+                os.waitid(os.P_PIDFD, self.pidfd, os.WEXITED | os.WNOHANG)
 
     def close(self) -> None:
         os.close(self.pidfd)

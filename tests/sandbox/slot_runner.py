@@ -48,7 +48,8 @@ def main(out: Path, count: int) -> None:
     backend.slots = pool
     print("ready", flush=True)
     sys.stdin.readline()
-    requests = [ExecutionRequest(language="py", code=PROGRAM) for _ in range(count)]
+    request = ExecutionRequest(language="py", code=PROGRAM, run_timeout=120)  # a loaded host
+    requests = [request] * count
     results = execute_many(requests)
     report = {
         "results": [result.model_dump(mode="json") for result in results],
