@@ -37,10 +37,15 @@ ADOPTED_EXIT_SECONDS = 10.0  # an adopted init is dying of SIGKILL; only a loade
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def is_child_subreaper() -> bool:
+    """Whether orphaned descendants of this process are adopted by it."""
+    flag = ctypes.c_int(0)
+    return _libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0 and flag.value != 0
+
+
 def become_child_subreaper() -> None:
     """Adopt orphaned descendants from now on (idempotent; ``fork`` clears it, so call per use)."""
-    flag = ctypes.c_int(0)
-    if _libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(flag), 0, 0, 0) == 0 and flag.value:
+    if is_child_subreaper():
         return
     if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         code = ctypes.get_errno()

@@ -25,7 +25,7 @@ import pytest
 from reflectseq.enums import ExecutionStatus
 from reflectseq.sandbox import ExecutionRequest, execute
 from reflectseq.sandbox.local import BWRAP, SETPRIV
-from reflectseq.sandbox.reaping import become_child_subreaper, reap_adopted
+from reflectseq.sandbox.reaping import become_child_subreaper, is_child_subreaper, reap_adopted
 from reflectseq.sandbox.slots import SlotPool
 from reflectseq.settings import Settings
 from tests.sandbox.conftest import orphans_of
@@ -143,6 +143,15 @@ def test_a_dead_holder_frees_its_slot() -> None:
         assert uid == UID_BASE
 
 
+def test_without_private_uids_a_slot_is_a_share_of_this_users_concurrency() -> None:
+    """Executions then run as the caller: pools with any uid base draw from the same slots."""
+    one = SlotPool(UID_BASE + 30, 1, private_uids=False)
+    other = SlotPool(UID_BASE + 40, 1, private_uids=False)
+    with one.lease() as uid:
+        assert uid is None
+        assert other._try_take() is None
+
+
 @needs_root
 def test_processes_with_different_lock_dirs_never_share_a_uid(tmp_path: Path) -> None:
     """Before: each process locked slots in its own directory, both took the same uid, and the
@@ -219,6 +228,7 @@ def test_an_init_orphaned_by_a_dead_bubblewrap_is_reaped(uids: Callable[[range],
         os.kill(bubblewrap, signal.SIGKILL)  # bubblewrap dies first, as if it had crashed
         result = running.result(timeout=240)
     assert result.status == ExecutionStatus.RUNTIME_ERROR, result
+    assert is_child_subreaper()  # so the orphan was ours to reap, not the host init's
     assert stat_of(init) is None, "the orphaned init is still there"
     assert adopted_zombies() == []
 
