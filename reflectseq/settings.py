@@ -283,9 +283,12 @@ class Settings(BaseSettings):
             "process limits of one execution never count another's); used when running as root."
         ),
     )
-    sandbox_lock_dir: Path = Field(
-        default_factory=lambda: Path(f"/tmp/reflectseq-sandbox-{os.getuid()}"),
-        description="Lock files that hand out the execution slots to every process of this host.",
+    sandbox_lock_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Deprecated and ignored: execution slots are held host-wide by the uid they stand "
+            "for (an abstract socket per uid), which no private /tmp or lock directory can split."
+        ),
     )
     sandbox_cgroup_parent: Path = Field(
         default=Path("/sys/fs/cgroup/reflectseq-sandbox"),

@@ -3,11 +3,13 @@
 ``execute`` runs one request with the backend chosen in the settings (bubblewrap on this host, or
 per-language docker images) and judges it by the language's pass rule; ``execute_many`` runs a
 batch under a concurrency limit. Both are safe to call from many threads and processes at once:
-the host-wide concurrency limit is enforced by lock files, not by in-process state.
+the host-wide concurrency limit is enforced by slots every process of the host shares
+(``slots``), not by in-process state.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,8 @@ from reflectseq.sandbox.plan import ExecutionPlan, plan_execution
 from reflectseq.sandbox.supervisor import OutputLimits
 from reflectseq.sandbox.verdict import seal
 from reflectseq.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ExecutionRequest",
@@ -43,6 +47,8 @@ def build_backend(settings: Settings) -> Backend:
     """The backend the settings ask for."""
     if settings.sandbox_backend == "docker":
         return DockerBackend(scratch_mb=settings.sandbox_scratch_mb, limits=output_limits(settings))
+    if settings.sandbox_lock_dir is not None:
+        log.warning("REFLECTSEQ_SANDBOX_LOCK_DIR is deprecated and ignored (see docs/sandbox.md)")
     return LocalBackend(
         LocalConfig(
             scratch_mb=settings.sandbox_scratch_mb,
@@ -50,7 +56,6 @@ def build_backend(settings: Settings) -> Backend:
             output_limit_bytes=settings.sandbox_output_limit_bytes,
             uid_base=settings.sandbox_uid_base,
             slots=settings.sandbox_concurrency,
-            lock_dir=settings.sandbox_lock_dir,
             cgroup_parent=settings.sandbox_cgroup_parent,
         )
     )

@@ -39,6 +39,7 @@ from reflectseq.languages import Language
 from reflectseq.sandbox.cgroup import CgroupSupport, ExecutionCgroup, detect_cgroup_support
 from reflectseq.sandbox.models import ExecutionResult
 from reflectseq.sandbox.plan import ExecutionPlan
+from reflectseq.sandbox.reaping import become_child_subreaper, reap_adopted
 from reflectseq.sandbox.slots import SlotPool
 from reflectseq.sandbox.supervisor import Channel, Channels, OutputLimits, Supervised, supervise
 from reflectseq.sandbox.verdict import judge
@@ -68,7 +69,6 @@ class LocalConfig:
     output_limit_bytes: int
     uid_base: int
     slots: int
-    lock_dir: Path
     cgroup_parent: Path
 
 
@@ -189,19 +189,6 @@ def launcher_argv(procs_file: Path | None, uid: int | None) -> list[str]:
     return argv
 
 
-def reap_uid(uid: int) -> int:
-    """SIGKILL every host process still owned by a slot uid; returns how many there were."""
-    killed = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if entry.stat().st_uid == uid:
-                os.kill(int(entry.name), 9)
-                killed += 1
-    return killed
-
-
 @contextlib.contextmanager
 def _memfds(contents: dict[str, bytes]) -> Iterator[dict[str, int]]:
     fds: dict[str, int] = {}
@@ -222,8 +209,8 @@ class LocalBackend:
 
     def __init__(self, config: LocalConfig) -> None:
         self.config = config
-        self.slots = SlotPool(config.lock_dir, config.slots)
         self.as_root = os.geteuid() == 0
+        self.slots = SlotPool(config.uid_base, config.slots, private_uids=self.as_root)
         self._cgroups: CgroupSupport | None = None
         self._installed: set[str] = set()  # language codes whose toolchain was found here
 
@@ -251,13 +238,13 @@ class LocalBackend:
                     f"({', '.join(missing)} missing): {hint}",
                 )
             self._installed.add(plan.language.code)  # toolchains get installed, not removed
-        with self.slots.lease() as slot:
-            uid = self.config.uid_base + slot if self.as_root else None
-            try:
+        become_child_subreaper()
+        try:
+            with self.slots.lease() as uid:
                 return self._execute_in_slot(plan, uid)
-            finally:
-                if uid is not None and (leftovers := reap_uid(uid)):
-                    log.warning("killed %d process(es) left behind by slot uid %d", leftovers, uid)
+        finally:
+            if adopted := reap_adopted():
+                log.warning("reaped %d sandbox init(s) orphaned by a dead bubblewrap", adopted)
 
     def _execute_in_slot(self, plan: ExecutionPlan, uid: int | None) -> ExecutionResult:
         cgroup = self._make_cgroup(plan)

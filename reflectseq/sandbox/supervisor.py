@@ -4,8 +4,9 @@ The sandbox reports through pipes created here: the program's stdout and stderr,
 step's stdout and stderr, a status pipe on which the in-sandbox driver writes the compiler's exit
 code, and bubblewrap's JSON status. One selector loop serves them all, so a program that floods
 one stream can never block on a full pipe while we wait on another; a pidfd tells us when the
-process ends. Killing the process group of the launcher is enough to end the whole tree: the
-sandbox runs in its own PID namespace whose init dies with the launcher.
+process ends. The run is ended through a pidfd on its namespace's init (``reaping``): the
+sandbox runs in its own PID namespace, which dies with that init, and the init dies with the
+launcher.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from enum import StrEnum
 
 from reflectseq.sandbox.capture import BoundedCapture
 from reflectseq.sandbox.models import StepResult
+from reflectseq.sandbox.reaping import ADOPTED_EXIT_SECONDS, NamespaceInit
 
 READ_CHUNK = 65536
 DRAIN_GRACE_SECONDS = 2.0
@@ -153,6 +155,7 @@ class _Watch:
         self.exited_at: float | None = None
         self.status = bytearray()
         self.sandbox_status = bytearray()
+        self.init: NamespaceInit | None = None
 
     @property
     def current(self) -> Phase:
@@ -164,24 +167,27 @@ class _Watch:
         """Kill the sandbox from the inside out.
 
         Killing the namespace's first process tears the namespace down and lets bubblewrap reap
-        it and exit normally; killing bubblewrap first would orphan that process to the host's
-        init, which not every host (minimal VMs, containers without an init) reaps.
+        it and exit normally; killing bubblewrap first would orphan that process (to us, the
+        subreaper, see ``reaping``). Before bubblewrap has reported it, only the launcher's
+        process group is ours to kill.
         """
         if self.killed_at is not None:
             return
         self.killed_at = time.monotonic()
-        child = _CHILD_PID.search(self.sandbox_status)
+        if self.init is not None:
+            self.init.kill()
+        else:
+            self.kill_group()
+
+    def kill_group(self) -> None:
+        """SIGKILL the launcher's process group (ours while the launcher is not reaped)."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            if child is not None:
-                os.kill(int(child.group(1)), signal.SIGKILL)
-            else:
-                os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     def kill_launcher(self) -> None:
         """Last resort when the sandbox does not end after its first process was killed."""
         self.escalated_at = time.monotonic()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        self.kill_group()
 
     def give_up_at(self) -> float:
         """When to stop waiting: the phase deadline, or a short drain after the process ended."""
@@ -201,6 +207,8 @@ class _Watch:
             return
         if role is Channel.SANDBOX_STATUS:
             self.sandbox_status += data
+            if self.init is None and (child := _CHILD_PID.search(self.sandbox_status)):
+                self.init = NamespaceInit.find(int(child.group(1)), self.process.pid)
             return
         capture = self._capture_for(role)
         capture.feed(data)
@@ -266,6 +274,10 @@ def supervise(
         if watch.exited_at is None:
             watch.kill_launcher()
             process.wait()
+        if watch.init is not None:
+            watch.init.kill()  # a no-op once bubblewrap has reaped it, as it normally has
+            watch.init.reap(ADOPTED_EXIT_SECONDS)
+            watch.init.close()
     if watch.compile is not None and watch.compile.ended is None:
         watch.finish_compile(watch.exited_at or time.monotonic())
     started = b"child-pid" in watch.sandbox_status

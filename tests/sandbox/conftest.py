@@ -24,11 +24,13 @@ def orphans_of(uids: range) -> list[str]:
     """Host processes of the slot uids that no sandbox holds any more.
 
     Inside a sandbox every process descends from the namespace's first process, whose parent is
-    bubblewrap; a process that escaped or outlived its sandbox is re-parented to the host's init.
-    (Other executions may legitimately run at the same time: parallel tests, other users.)
-    Zombies do not count: they run nothing, and reaping them is the host init's job (the init of
-    some container hosts never does, which leaves an already-killed bubblewrap behind as one).
+    bubblewrap; a process that escaped or outlived its sandbox is re-parented to the host's init,
+    or to this process, which makes itself a child subreaper when it runs sandboxes. (Other
+    executions may legitimately run at the same time: parallel tests, other users.) Zombies of
+    the host's init do not count: they run nothing, and reaping them is that init's job; a
+    zombie adopted by this process does, since reaping what it adopts is ours.
     """
+    me = str(os.getpid())
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -37,7 +39,7 @@ def orphans_of(uids: range) -> list[str]:
             if entry.stat().st_uid in uids:
                 stat = Path(entry.path, "stat").read_text()
                 state, parent = stat.rsplit(")", 1)[1].split()[:2]
-                if parent == "1" and state != "Z":
+                if (parent == "1" and state != "Z") or parent == me:
                     found.append(stat[:60])
         except OSError:
             continue
