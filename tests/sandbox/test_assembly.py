@@ -94,6 +94,18 @@ def test_go_drops_main_and_test_functions_and_fixes_imports() -> None:
     assert built.startswith("package main\n")
 
 
+GO_INIT_TESTS = 'func init() {\n\tif add(2, 3) != 5 {\n\t\tpanic("add(2, 3) != 5")\n\t}\n}\n'
+
+
+def test_go_tests_in_init_drop_the_models_test_functions_and_end_with_the_sentinel() -> None:
+    """``go test`` runs every ``TestX``: the model's own (with its own expectations) would judge
+    the answer beside the task's checks in ``init``, so it goes even when the tests have none."""
+    built = program("go", answer("go", correct=True), GO_INIT_TESTS)
+    assert "func TestAdd(" not in built
+    init = built[built.index("func init()") :]
+    assert init.index(f'fmt.Println("{SENTINEL}")') > init.index("panic(")
+
+
 def test_go_adds_the_package_clause_and_the_imports_the_tests_need() -> None:
     built = program(
         "go",

@@ -48,6 +48,15 @@ def test_answer_and_tests_pasted_together_are_misjudged(language: str) -> None:
     assert not right or wrong, verdicts
 
 
+@pytest.mark.parametrize("correct", [True, False])
+def test_go_checks_in_init_judge_the_answer_not_its_own_tests(correct: bool) -> None:
+    tests = 'func init() {\n\tif add(2, 3) != 5 {\n\t\tpanic("add(2, 3) != 5")\n\t}\n}\n'
+    result = execute(run("go", answer("go", correct=correct), tests))
+    expected = ExecutionStatus.PASSED if correct else ExecutionStatus.FAILED
+    assert result.status == expected, result
+    assert result.program is not None and "reflectseq_end_" in result.program
+
+
 @pytest.mark.parametrize("language", marked_slow(LOCAL))
 def test_multipl_e_suites_keep_their_verdict_with_the_end_of_tests_check(language: str) -> None:
     passing = execute(run(language, *split_checked(language, expected="5")))
