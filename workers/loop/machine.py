@@ -225,7 +225,7 @@ def _commit(
 
 def _keep_abandoned(session: Session, call: LlmCall) -> None:
     """A call made for a sequence that stopped being ours is still paid for: keep and count it."""
-    if call.status == LlmCallStatus.ANSWERED:
+    if call.error is None:  # an answer; a failed call keeps its own status
         call.status = LlmCallStatus.ABANDONED
     session.add(call)
     session.execute(
