@@ -37,6 +37,15 @@ TERMINAL_SEQUENCE_STATUSES = frozenset(
 )
 
 
+class LlmCallStatus(StrEnum):
+    """How an LLM call ended; every call is kept, whether its answer was used or not."""
+
+    ANSWERED = "answered"  # its answer went into the sequence
+    FAILED = "failed"  # an error answer (HTTP error, refused as too long, withheld)
+    TIMED_OUT = "timed_out"  # no answer in time; tokens and cost are the prompt's estimate
+    ABANDONED = "abandoned"  # answered after the sequence stopped being its worker's
+
+
 class SequenceStage(StrEnum):
     """Where a sequence is within the two-stage construction."""
 

@@ -224,14 +224,21 @@ class Settings(BaseSettings):
     )
     celery_queue: str = Field(default="reflectseq", description="Celery queue of loop tasks.")
     reaper_interval_s: float = Field(
-        default=60.0, gt=0, description="How often the reaper looks for abandoned sequences."
+        default=30.0,
+        gt=0,
+        description=(
+            "How often the reaper looks for abandoned sequences. One worker of the fleet runs "
+            "it; when that worker dies, another takes over within two intervals."
+        ),
     )
     stale_after_s: float = Field(
-        default=900.0,
+        default=120.0,
         gt=0,
         description=(
             "A running sequence without a heartbeat for this long belongs to a dead worker and "
-            "is requeued. Must exceed the longest single LLM call or execution."
+            "is requeued. Worker processes heartbeat their sequences every quarter of this, "
+            "also while waiting on a slow LLM call. A dead worker's sequences are requeued "
+            "within this plus two reaper intervals."
         ),
     )
     broker_visibility_timeout_s: int = Field(

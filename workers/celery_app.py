@@ -2,7 +2,9 @@
 
 ``acks_late`` with ``task_reject_on_worker_lost`` means a task whose worker dies is delivered
 again instead of being lost; the loop's ownership checks make that second delivery safe. One
-message at a time per process (prefetch 1), because a sequence task runs for minutes.
+message at a time per process (prefetch 1), because a sequence task runs for minutes. Each
+process heartbeats the sequences it holds from a thread (``workers.heartbeat``); the reaper is
+no task but the housekeeper thread of ``reflectseq worker`` (``workers.housekeeping``).
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_process_init
 
+from reflectseq.db.session import session_factory_for
 from reflectseq.settings import Settings, get_settings
+from workers.heartbeat import Heartbeat
+from workers.runtime import worker_name
 
-REAP_TASK = "workers.tasks.reap_stale_sequences"
 RUN_TASK = "workers.tasks.run_sequence_task"
 
 
@@ -36,9 +40,6 @@ def create_app(settings: Settings) -> Celery:
         broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout_s},
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
-        beat_schedule={
-            "reap-stale-sequences": {"task": REAP_TASK, "schedule": settings.reaper_interval_s}
-        },
     )
     return app
 
@@ -46,7 +47,9 @@ def create_app(settings: Settings) -> Celery:
 app = create_app(get_settings())
 
 
-@worker_ready.connect  # type: ignore[untyped-decorator]
-def _reap_at_start(sender: Any = None, **_: Any) -> None:
-    """A restarted worker first recovers what its predecessor left running."""
-    app.send_task(REAP_TASK)
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _start_heartbeat(**_: Any) -> None:
+    """Each pool process keeps its sequences fresh, with connections made after the fork."""
+    settings = get_settings()
+    factory = session_factory_for(settings.database_url)
+    Heartbeat(factory, worker_name, stale_after_s=settings.stale_after_s).start()

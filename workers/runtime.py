@@ -7,6 +7,7 @@ exact same loop; they differ only in whether Redis is there to share limits and 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from datetime import timedelta
 from functools import lru_cache
@@ -26,10 +27,20 @@ from reflectseq.sandbox import execute
 from reflectseq.settings import Settings
 from workers.loop.machine import LoopContext
 
+_PROCESS_TOKENS: dict[int, str] = {}
+
 
 def worker_name() -> str:
-    """Who holds a sequence, as stored on it: host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who holds a sequence, as stored on it: host, process, and a token of this process.
+
+    The heartbeat refreshes sequences by this name, so it must never be reused: a restarted
+    container has the same host name and often the same process ids, and without the token its
+    processes would keep the dead predecessor's sequences alive. Keyed by pid, so a forked child
+    draws its own token instead of inheriting its parent's.
+    """
+    pid = os.getpid()
+    token = _PROCESS_TOKENS.setdefault(pid, secrets.token_hex(4))
+    return f"{socket.gethostname()}:{pid}:{token}"
 
 
 def redis_client(settings: Settings) -> Redis | None:

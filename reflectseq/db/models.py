@@ -31,6 +31,7 @@ from reflectseq.enums import (
     ExecutionStatus,
     ExportFormat,
     ExportStatus,
+    LlmCallStatus,
     ReviewStatus,
     Role,
     SequenceStage,
@@ -258,6 +259,9 @@ class LlmCall(Base):
     cost: Mapped[float] = mapped_column(Float, default=0.0)
     latency_s: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[LlmCallStatus] = mapped_column(
+        str_enum(LlmCallStatus, "llm_call_status"), default=LlmCallStatus.ANSWERED
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index(None, "request_hash"), Index(None, "sequence_id"))

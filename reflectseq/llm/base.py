@@ -76,11 +76,16 @@ class LlmError(Exception):
         transient: bool,
         raw: dict[str, Any] | None = None,
         retry_after_s: float | None = None,
+        timed_out: bool = False,
     ) -> None:
         super().__init__(message)
         self.transient = transient
         self.raw = raw
         self.retry_after_s = retry_after_s
+        # A timed-out request was still read (and billed) by the server; the backend estimates
+        # what it cost (``raw["usage"]`` and ``cost``) so that the call is accounted.
+        self.timed_out = timed_out
+        self.cost = 0.0
 
 
 class LlmRejected(LlmError):

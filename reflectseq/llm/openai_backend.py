@@ -7,6 +7,7 @@ deployment's backoff settings rather than the SDK's fixed ones.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from reflectseq.llm.retry import RetryPolicy, retry_after_seconds
 # A withheld answer is not an answer, even though the HTTP call succeeded. An answer cut off at
 # max_tokens ("length") is returned as it is: the caller continues it or keeps it cut off.
 WITHHELD_FINISH_REASONS = frozenset({"content_filter"})
+log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 4  # rough estimate for reserving token budget before the real count is known
 _REJECTING = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
 _TRANSIENT = (
@@ -103,17 +105,30 @@ class OpenAIBackend:
 
     def complete(self, messages: list[ChatMessage], sampling: Sampling) -> Completion:
         """One answer, retrying transient failures; raises ``LlmError`` / ``LlmRejected``."""
-        estimate = sum(len(message["content"]) for message in messages) // CHARS_PER_TOKEN
-        estimate += sampling.max_tokens
-        retry = 0
+        prompt = sum(len(message["content"]) for message in messages) // CHARS_PER_TOKEN
+        estimate = prompt + sampling.max_tokens
+        retry = timeouts = 0
         while True:
             try:
                 return self._attempt(messages, sampling, estimate)
             except LlmError as error:
+                timeouts += error.timed_out
                 if not error.transient or retry >= self._retry.max_retries:
+                    if timeouts:
+                        self._charge_timeouts(error, prompt * timeouts)
                     raise
-                self._sleep(self._retry.delay(retry, error.retry_after_s, self._rng))
+                delay = self._retry.delay(retry, error.retry_after_s, self._rng)
+                log.warning(
+                    "%s; retry %d of %d in %.1f s", error, retry + 1, self._retry.max_retries, delay
+                )
+                self._sleep(delay)
                 retry += 1
+
+    def _charge_timeouts(self, error: LlmError, prompt_tokens: int) -> None:
+        """Estimate what the timed-out attempts cost: their prompts, read but not answered."""
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 0, "estimated": True}
+        error.raw = {**(error.raw or {}), "usage": usage}
+        error.cost = self._prices.cost(self._model, prompt_tokens, 0)
 
     def _transient(self, error: openai.APIError) -> LlmError:
         """A retryable failure, with the server's Retry-After when it sent one."""
@@ -125,7 +140,9 @@ class OpenAIBackend:
                 raw=_error_body(error),
                 retry_after_s=retry_after_seconds(dict(error.response.headers)),
             )
-        return LlmError(message, transient=True)
+        return LlmError(
+            message, transient=True, timed_out=isinstance(error, openai.APITimeoutError)
+        )
 
     def _refused(self, error: openai.APIError) -> LlmError:
         """A request the endpoint will not serve as asked; a too-long prompt says so apart."""

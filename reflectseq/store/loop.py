@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from reflectseq.db.base import utcnow
@@ -97,6 +97,28 @@ def owned_sequence(session: Session, held: Claim, **changes: Any) -> Sequence | 
     )
 
 
+def heartbeat_held(session: Session, worker: str) -> int:
+    """Refresh the heartbeat of every sequence ``worker`` holds; returns how many.
+
+    The process's liveness, apart from its progress: a sequence waiting minutes on a slow model
+    commits no step, yet its worker is alive. Rows locked by a step being committed right now are
+    skipped (``SKIP LOCKED``): that commit heartbeats them itself, and waiting for it could
+    deadlock against a step that updates several sequences at once.
+    """
+    held = (
+        select(Sequence.id)
+        .where(Sequence.status == SequenceStatus.RUNNING, Sequence.worker == worker)
+        .with_for_update(skip_locked=True)
+    )
+    result = session.execute(
+        update(Sequence)
+        .where(Sequence.id.in_(held))
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def _queue(session: Session, set_id: int, from_status: SequenceStatus, **changes: Any) -> list[int]:
     """Move the set's sequences in ``from_status`` to queued; their ids, to send one task each."""
     if get_instruction_set(session, set_id).cancelled_at is not None:
@@ -147,23 +169,24 @@ def requeue_stale(
     stale_after: timedelta,
     now: datetime | None = None,
     set_id: int | None = None,
+    queued: bool = True,
 ) -> list[int]:
     """Sequences a task was lost for, made ready for a fresh task; returns their ids.
 
-    Two cases: ``running`` without a heartbeat for ``stale_after`` (the worker died), and
-    ``queued`` untouched for as long (the task message was lost before a worker got it). A stale
-    holder that wakes up again loses its claim at its next ownership check, because the new claim
-    bumps ``attempt``. ``set_id`` limits the search to one instruction set.
+    Two cases: ``running`` without a heartbeat for ``stale_after`` (the worker died), and, with
+    ``queued``, ``queued`` untouched for as long (the task message was lost before a worker got
+    it). A stale holder that wakes up again loses its claim at its next ownership check, because
+    the new claim bumps ``attempt``. ``set_id`` limits the search to one instruction set.
     """
     current = now or utcnow()
     cutoff = current - stale_after
-    abandoned = or_(
-        and_(
-            Sequence.status == SequenceStatus.RUNNING,
-            or_(Sequence.heartbeat_at.is_(None), Sequence.heartbeat_at < cutoff),
-        ),
-        and_(Sequence.status == SequenceStatus.QUEUED, Sequence.updated_at < cutoff),
+    abandoned = and_(
+        Sequence.status == SequenceStatus.RUNNING,
+        or_(Sequence.heartbeat_at.is_(None), Sequence.heartbeat_at < cutoff),
     )
+    if queued:
+        lost = and_(Sequence.status == SequenceStatus.QUEUED, Sequence.updated_at < cutoff)
+        abandoned = or_(abandoned, lost)
     if set_id is not None:
         abandoned = and_(abandoned, Sequence.instruction_set_id == set_id)
     return sorted(

@@ -95,7 +95,7 @@ def test_every_reflectseq_command_of_the_stack_parses() -> None:
         for argv in _reflectseq_commands(service.get("command") or []):
             _parse(argv)
             checked.add(name)
-    assert checked >= {"api", "worker", "scheduler"}
+    assert checked >= {"api", "worker"}
 
 
 def test_the_command_check_rejects_unknown_options() -> None:

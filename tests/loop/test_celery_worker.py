@@ -260,3 +260,65 @@ def test_cancel_stops_running_and_queued_sequences(
     calls_after_cancel = len(llm_server.requests_for(key))
     time.sleep(2.5)
     assert len(llm_server.requests_for(key)) == calls_after_cancel
+
+
+def _held(factory: sessionmaker[Session], set_id: int) -> dict[int, Sequence]:
+    """The set's running sequences by id."""
+    with factory() as session:
+        rows = session.scalars(
+            select(Sequence).where(
+                Sequence.instruction_set_id == set_id, Sequence.status == SequenceStatus.RUNNING
+            )
+        )
+        return {row.id: row for row in rows}
+
+
+def _pid(sequence: Sequence) -> int:
+    """The process holding a sequence, from its worker name (host:pid:token)."""
+    return int((sequence.worker or "").split(":")[1])
+
+
+def test_killed_workers_sequences_are_requeued_within_twice_the_stale_time(
+    start_worker: Callable[..., subprocess.Popen[bytes]],
+    worker_env: dict[str, str],
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    from workers.dispatch import enqueue_instruction_set
+
+    stale_s = 8.0
+    worker_env["REFLECTSEQ_STALE_AFTER_S"] = str(stale_s)
+    worker_env["REFLECTSEQ_LLM_TIMEOUT_S"] = "300"  # one slow call, not retried timeouts
+    # Every call outlasts the test's waits: live sequences stay silent far beyond the stale time.
+    llm_server.script(key, [answer(fenced_python(RIGHT), delay_s=120)])
+    created = create_tasks(pg_session_factory, [add_task(f"{key} #{n}") for n in range(30)])
+    doomed = start_worker()  # two processes
+    start_worker("-c", "1")
+    enqueue_instruction_set(created.set_id)
+    _wait_for(lambda: len(_held(pg_session_factory, created.set_id)) == 3, 180, "3 running")
+    _wait_for(lambda: len(llm_server.requests_for(key)) >= 3, 60, "3 model calls")
+
+    # Waiting on the model for twice the stale time, live sequences keep their claim.
+    time.sleep(2 * stale_s + 2)
+    held = _held(pg_session_factory, created.set_id)
+    assert len(held) == 3 and all(sequence.attempt == 1 for sequence in held.values())
+
+    orphans = {sid for sid, s in held.items() if os.getpgid(_pid(s)) == doomed.pid}
+    assert len(orphans) == 2
+    os.killpg(doomed.pid, signal.SIGKILL)
+    doomed.wait()
+
+    def requeued() -> list[Sequence]:
+        with pg_session_factory() as session:
+            rows = [session.get_one(Sequence, sid) for sid in orphans]
+        return [row for row in rows if row.status != SequenceStatus.RUNNING]
+
+    # 27 sequence tasks wait in the queue and every worker process is busy: the reaper does not.
+    _wait_for(lambda: len(requeued()) == 2, 120, "the killed worker's sequences to be requeued")
+    for sequence in requeued():
+        assert sequence.status == SequenceStatus.QUEUED
+        assert sequence.heartbeat_at is not None
+        silent = (sequence.updated_at - sequence.heartbeat_at).total_seconds()
+        assert stale_s <= silent <= 2 * stale_s, silent
+        print(f"sequence {sequence.id} requeued {silent:.1f} s after its last heartbeat")

@@ -2,15 +2,18 @@
 
 Embedded on purpose: SQLite (by default), a local pool of threads, the bundled offline model
 unless an endpoint is configured. Nothing to start first, so this is the first command a new user
-runs. The database keeps every block, so a rerun of the same file (``--resume``) continues where
-an interrupted one stopped.
+runs. The database keeps every block, so a rerun of the same file continues where an interrupted
+one stopped (Ctrl-C stops at once and leaves every committed step), and ``--retry-failed`` runs
+its failed sequences again. On a terminal progress is a bar; otherwise (a log file, CI) it is log
+lines: each finished sequence, each retried LLM call, each failure with its reason.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +45,7 @@ from reflectseq.llm.endpoints import (
     resolve_generation_config,
     url_endpoint,
 )
+from reflectseq.logs import configure_logging
 from reflectseq.quality.benchmarks import humaneval_problems, mbpp_problems
 from reflectseq.quality.compute import FlagComputer, compute_flags
 from reflectseq.quality.contamination import ContaminationIndex
@@ -53,9 +57,11 @@ from reflectseq.store.instruction_sets import (
     find_by_idempotency_key,
     get_or_create_generation_config,
 )
-from reflectseq.store.loop import requeue_stale
+from reflectseq.store.loop import requeue_failed, requeue_stale
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.orm import Session, sessionmaker
 
     from workers.embedded import SetProgress
@@ -160,6 +166,9 @@ def run(
     ),
     concurrency: int | None = typer.Option(None, "--concurrency", "-j", min=1),
     database_url: str | None = typer.Option(None, help="Database (default: embedded SQLite)."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Run the failed sequences of an earlier run again."
+    ),
     preset: str | None = PresetOption,
     fields: list[str] = FieldOption,
     language: str | None = LanguageOption,
@@ -225,39 +234,31 @@ def run(
             # A rerun: what an interrupted run left running has no worker any more.
             set_id = existing.id
             requeue_stale(session, stale_after=timedelta(0), set_id=set_id)
+            if retry_failed:
+                requeue_failed(session, set_id)
     console.print(
         f"instruction set {set_id}: {len(specs)} instructions, endpoint {chosen.name} "
         f"({chosen.kind}, {config_spec.model}), database {url}",
         highlight=False,
     )
     context = loop_context(settings, session_factory=factory, registry=registry)
-    with Progress(
-        TextColumn("[bold]reflect"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("", total=len(specs))
-
-        def show(progress: SetProgress) -> None:
-            bar.update(
-                task,
-                completed=progress.finished,
-                total=progress.total,
-                description=_progress_line(progress),
+    if not console.is_terminal:
+        configure_logging(settings.log_level, json=settings.log_json)
+    try:
+        with _progress_display(len(specs)) as show:
+            final = run_set(
+                context,
+                set_id,
+                concurrency=concurrency or settings.worker_concurrency,
+                stale_after_s=settings.stale_after_s,
+                on_progress=show,
             )
-
-        final = run_set(
-            context,
-            set_id,
-            concurrency=concurrency or settings.worker_concurrency,
-            stale_after_s=settings.stale_after_s,
-            on_progress=show,
+    except KeyboardInterrupt:
+        console.print(
+            "interrupted: completed steps are kept; run the same command again to resume",
+            highlight=False,
         )
+        raise typer.Exit(130) from None
     flag_set(factory, set_id)
     spec = ExportSpec(filters=ExportFilters(instruction_set_ids=[set_id], review=ReviewFilter.ANY))
     with transaction(factory) as session:
@@ -269,6 +270,35 @@ def run(
         f"(manifest {manifest_path_for(out).name}, {done.counts['excluded']} excluded by flags)",
         highlight=False,
     )
+
+
+@contextmanager
+def _progress_display(total: int) -> Iterator[Callable[[SetProgress], None] | None]:
+    """A progress bar on a terminal; elsewhere nothing (the run logs each sequence instead)."""
+    if not console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("[bold]reflect"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("", total=total)
+
+        def show(progress: SetProgress) -> None:
+            bar.update(
+                task,
+                completed=progress.finished,
+                total=progress.total,
+                description=_progress_line(progress),
+            )
+
+        yield show
 
 
 def flag_set(factory: sessionmaker[Session], set_id: int) -> None:

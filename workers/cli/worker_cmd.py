@@ -8,7 +8,7 @@ import tempfile
 
 import typer
 
-from reflectseq.settings import get_settings
+from reflectseq.settings import Settings, get_settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -40,7 +40,10 @@ def worker(
     ),
     queue: str | None = typer.Option(None, "--queue", "-Q", help="Queue to consume."),
     beat: bool = typer.Option(
-        True, "--beat/--no-beat", help="Also run the periodic reaper of abandoned sequences."
+        True,
+        "--beat/--no-beat",
+        help="Take part in housekeeping (the reaper of abandoned sequences): one worker of the "
+        "fleet runs it at a time, chosen through a Redis lock.",
     ),
     loglevel: str = typer.Option("INFO", "--loglevel", "-l", help="Celery log level."),
     metrics_port: int | None = typer.Option(
@@ -65,6 +68,9 @@ def worker(
         serve_worker_metrics(metrics_port)
     from workers.celery_app import app  # noqa: PLC0415 - Celery loads only for this command
 
+    if beat:
+        _house_keep_when_ready(settings)
+
     argv = [
         "worker",
         "--pool=prefork",
@@ -74,6 +80,19 @@ def worker(
         "--without-gossip",
         "--without-mingle",
     ]
-    if beat:
-        argv.append("--beat")
     app.worker_main(argv=argv)
+
+
+def _house_keep_when_ready(settings: Settings) -> None:
+    """Start the housekeeper thread in this (the main) process once the pool runs."""
+    from celery.signals import worker_ready  # noqa: PLC0415
+
+    from workers.housekeeping import fleet_housekeeper  # noqa: PLC0415
+    from workers.runtime import redis_client  # noqa: PLC0415
+
+    def start(**_: object) -> None:
+        redis = redis_client(settings)
+        assert redis is not None  # a worker always has its broker
+        fleet_housekeeper(settings, redis).start()
+
+    worker_ready.connect(start, weak=False)

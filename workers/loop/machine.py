@@ -23,12 +23,13 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.base import utcnow
 from reflectseq.db.models import Block, GenerationConfig, LlmCall, Message, Sequence
 from reflectseq.db.session import transaction
-from reflectseq.enums import BlockKind, Role, SequenceStage, SequenceStatus
+from reflectseq.enums import BlockKind, LlmCallStatus, Role, SequenceStage, SequenceStatus
 from reflectseq.llm.base import (
     ChatMessage,
     Completion,
@@ -186,6 +187,8 @@ def _commit(
     with transaction(context.session_factory) as session:
         sequence = owned_sequence(session, held, **writes.changes)
         if sequence is None:
+            if writes.call is not None:
+                _keep_abandoned(session, writes.call)
             return Outcome.STOPPED
         with domain_errors():
             if writes.call is not None:
@@ -218,6 +221,19 @@ def _commit(
         if writes.also is not None:
             writes.also(session)
     return advanced(state, sequence, added) if outcome == Outcome.CONTINUE else outcome
+
+
+def _keep_abandoned(session: Session, call: LlmCall) -> None:
+    """A call made for a sequence that stopped being ours is still paid for: keep and count it."""
+    if call.error is None:  # an answer; a failed call keeps its own status
+        call.status = LlmCallStatus.ABANDONED
+    session.add(call)
+    session.execute(
+        update(Sequence)
+        .where(Sequence.id == call.sequence_id)
+        .values(**_spent(call))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _with_flags(state: LoadedState, **flags: Any) -> dict[str, Any]:
@@ -405,8 +421,10 @@ def _failed_call(call: LlmCall, error: LlmError) -> None:
     usage = (error.raw or {}).get("usage") or {}
     call.raw_response = error.raw
     call.error = str(error)
+    call.status = LlmCallStatus.TIMED_OUT if error.timed_out else LlmCallStatus.FAILED
     call.tokens_in = int(usage.get("prompt_tokens") or 0)
     call.tokens_out = int(usage.get("completion_tokens") or 0)
+    call.cost = error.cost
 
 
 def _record_failure(
