@@ -52,6 +52,7 @@ def build_backend(settings: Settings) -> Backend:
             slots=settings.sandbox_concurrency,
             lock_dir=settings.sandbox_lock_dir,
             cgroup_parent=settings.sandbox_cgroup_parent,
+            memory_enforcement=settings.sandbox_memory_enforcement,
         )
     )
 
