@@ -10,12 +10,17 @@ run on every host.
 # ruff: noqa: E501  (programs are data; their lines are kept whole to stay readable)
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from reflectseq.enums import ExecutionStatus
 from reflectseq.languages import get_language
 from reflectseq.sandbox import ExecutionRequest, execute, get_backend
+from reflectseq.sandbox.cgroup_v1 import memory_hierarchy, own_memory_cgroup
+from reflectseq.sandbox.doctor import memory_bounds
 from reflectseq.sandbox.local import LocalBackend
+from reflectseq.sandbox.memory import MemoryMechanism
 from tests.sandbox.programs import LOCAL, marked_slow, passing
 
 pytestmark = pytest.mark.usefixtures("no_leftovers")
@@ -92,8 +97,8 @@ def test_every_runtime_without_rlimit_as_has_a_hog() -> None:
 def test_mechanism_follows_the_setting(mechanism: str) -> None:
     backend = get_backend()
     assert isinstance(backend, LocalBackend)
-    if mechanism == "watchdog":
-        assert backend.memory.name == "watchdog"
+    allowed = {"watchdog"} if mechanism == "watchdog" else {"cgroup v2", "cgroup v1", "watchdog"}
+    assert backend.memory.name in allowed, backend.memory
 
 
 @pytest.mark.parametrize("code", marked_slow(HOG_LANGUAGES))
@@ -121,3 +126,28 @@ def test_files_in_shared_memory_count_against_the_budget(mechanism: str) -> None
     result = execute(ExecutionRequest(language="py", code=code, memory_mb=100, run_timeout=60))
     refused = result.run is not None and "refused at" in result.run.stdout
     assert result.status == ExecutionStatus.MEMORY_EXCEEDED or refused, result
+
+
+MOUNTINFO = (
+    "25 30 0:22 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+    "31 25 0:27 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
+    "33 25 0:29 /box /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+    "40 25 0:35 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n"
+)
+
+
+def test_v1_memory_hierarchy_is_found_in_mountinfo() -> None:
+    assert memory_hierarchy(MOUNTINFO) == (Path("/sys/fs/cgroup/memory"), "/box")
+    assert memory_hierarchy(MOUNTINFO.replace("rw,memory", "rw,pids")) is None
+    assert own_memory_cgroup("5:pids:/\n4:memory:/box/worker\n0::/\n") == "/box/worker"
+    assert own_memory_cgroup("0::/\n") is None
+
+
+def test_memory_bounds_name_every_language() -> None:
+    bounds = {b.code: b for b in memory_bounds(MemoryMechanism("watchdog", "probe"), works=True)}
+    assert bounds["py"].detail == "RLIMIT_AS + watchdog"
+    assert bounds["java"].detail == "heap flag + watchdog"
+    assert bounds["go"].detail == "watchdog" and bounds["go"].active
+    unbounded = memory_bounds(MemoryMechanism("watchdog", "probe"), works=False)
+    assert {b.code: b.detail for b in unbounded}["go"] == "NONE"
+    assert not any(b.active for b in unbounded)
