@@ -17,6 +17,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "REFLECTSEQ_"
+# bubblewrap cannot map a host uid of 2**31 or above into the sandbox's user namespace.
+MAX_SANDBOX_UID = 2**31 - 1
 
 
 def _default_data_dir() -> Path:
@@ -259,7 +261,12 @@ class Settings(BaseSettings):
         default=1024, ge=16, description="Memory budget of one execution unless it sets its own."
     )
     sandbox_scratch_mb: int = Field(
-        default=256, ge=1, description="Size of the in-memory scratch directory of one execution."
+        default=256,
+        ge=1,
+        description=(
+            "Size cap of each in-memory file system an execution may write (/work, /tmp, "
+            "/dev/shm); what it writes there counts against its memory budget too."
+        ),
     )
     sandbox_interactive_concurrency: int = Field(
         default=1,
@@ -285,9 +292,11 @@ class Settings(BaseSettings):
     sandbox_uid_base: int = Field(
         default=2_000_000_000,
         ge=1000,
+        le=MAX_SANDBOX_UID,
         description=(
             "First host uid of the sandbox slots (one uid per concurrent execution, so that "
-            "process limits of one execution never count another's); used when running as root."
+            "process limits of one execution never count another's); used when running as root. "
+            f"The last slot's uid (base + concurrency - 1) must not exceed {MAX_SANDBOX_UID}."
         ),
     )
     sandbox_lock_dir: Path | None = Field(
@@ -301,9 +310,29 @@ class Settings(BaseSettings):
         default=Path("/sys/fs/cgroup/reflectseq-sandbox"),
         description=(
             "cgroup v2 directory under which each execution gets its own cgroup (memory.max, "
-            "pids.max); ignored where the host has no writable cgroup v2 hierarchy."
+            "pids.max); where the host has no writable cgroup v2 hierarchy, a directory of this "
+            "name below the worker's own cgroup v1 memory controller, if that one is writable."
         ),
     )
+    sandbox_memory_enforcement: Literal["auto", "watchdog"] = Field(
+        default="auto",
+        description=(
+            "What bounds an execution's memory: auto takes a cgroup v2, else the cgroup v1 memory "
+            "controller, else a watchdog that samples the execution's processes and tmpfs; "
+            "watchdog skips the cgroups (for hosts whose cgroup files do not enforce limits)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _sandbox_uids_fit(self) -> Settings:
+        last = self.sandbox_uid_base + self.sandbox_concurrency - 1
+        if last > MAX_SANDBOX_UID:
+            raise ValueError(
+                f"sandbox_uid_base: the slot uids run up to {last} (sandbox_uid_base "
+                f"{self.sandbox_uid_base} + sandbox_concurrency {self.sandbox_concurrency} - 1), "
+                f"above {MAX_SANDBOX_UID}, which bubblewrap cannot map"
+            )
+        return self
 
     @model_validator(mode="after")
     def _fill_embedded_database(self) -> Settings:

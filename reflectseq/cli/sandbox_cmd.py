@@ -14,7 +14,14 @@ from rich.table import Table
 from reflectseq.languages import load_languages
 from reflectseq.sandbox import ExecutionRequest, execute, get_backend
 from reflectseq.sandbox.dockerfiles import dockerfile_path, render_dockerfile
-from reflectseq.sandbox.doctor import languages_readiness, protections
+from reflectseq.sandbox.doctor import (
+    MemoryBound,
+    Protection,
+    languages_readiness,
+    memory_bounds,
+    memory_works,
+    protections,
+)
 from reflectseq.sandbox.local import LocalBackend
 from reflectseq.settings import get_settings
 
@@ -77,12 +84,18 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report 
     """Say which protections are active here and which languages are ready."""
     settings = get_settings()
     backend = get_backend()
-    layers = protections(backend) if isinstance(backend, LocalBackend) else []
+    layers: list[Protection] = []
+    bounds: list[MemoryBound] = []
+    if isinstance(backend, LocalBackend):
+        bounded = memory_works(backend)
+        layers = protections(backend, memory_bounded=bounded)
+        bounds = memory_bounds(backend.memory, bounded)
     languages = languages_readiness()
     if as_json:
         report = {
             "backend": settings.sandbox_backend,
             "protections": [dataclasses.asdict(layer) for layer in layers],
+            "memory": [dataclasses.asdict(bound) for bound in bounds],
             "languages": [dataclasses.asdict(language) for language in languages],
         }
         typer.echo(json.dumps(report, indent=2))
@@ -94,10 +107,17 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report 
         for layer in layers:
             table.add_row(layer.name, "yes" if layer.active else "NO", layer.detail)
         console.print(table)
-    table = Table("language", "name", "local", "how to get it")
+    memory = {bound.code: bound.detail for bound in bounds}
+    table = Table("language", "name", "local", "how to get it", *(["memory"] if bounds else []))
     for language in languages:
-        table.add_row(language.code, language.name, language.readiness, language.detail)
+        extra = [memory[language.code]] if bounds else []
+        table.add_row(language.code, language.name, language.readiness, language.detail, *extra)
     console.print(table)
+    if unbounded := [bound.code for bound in bounds if not bound.active]:
+        console.print(
+            "[bold red]warning:[/] nothing bounds the memory of a whole execution here "
+            f"({', '.join(unbounded)}): see docs/sandbox.md, memory"
+        )
 
 
 @app.command()

@@ -57,6 +57,7 @@ def build_backend(settings: Settings) -> Backend:
             uid_base=settings.sandbox_uid_base,
             slots=settings.sandbox_concurrency,
             cgroup_parent=settings.sandbox_cgroup_parent,
+            memory_enforcement=settings.sandbox_memory_enforcement,
         )
     )
 

@@ -90,11 +90,16 @@ class ExecutionCgroup:
         kill = self.path / "cgroup.kill"
         with contextlib.suppress(OSError):
             kill.write_text("1")
-        for _ in range(RMDIR_ATTEMPTS):
-            try:
-                self.path.rmdir()
-                return
-            except FileNotFoundError:
-                return
-            except OSError:
-                time.sleep(RMDIR_PAUSE_SECONDS)
+        remove_when_empty(self.path)
+
+
+def remove_when_empty(path: Path) -> None:
+    """Remove a cgroup whose processes were just killed (the kernel empties it shortly after)."""
+    for _ in range(RMDIR_ATTEMPTS):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(RMDIR_PAUSE_SECONDS)

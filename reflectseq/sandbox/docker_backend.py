@@ -54,6 +54,7 @@ def container_spec(plan: ExecutionPlan, *, scratch_mb: int) -> dict[str, Any]:
             WORK_DIR: f"rw,exec,nosuid,size={scratch_mb}m,mode=1777",
             "/tmp": f"rw,exec,nosuid,size={scratch_mb}m,mode=1777",
         },
+        "shm_size": f"{scratch_mb}m",
         "working_dir": WORK_DIR,
         "user": SANDBOX_USER,
         "environment": dict(plan.env),

@@ -19,9 +19,15 @@ from reflectseq.sandbox.local import (
     install_hint,
     missing_toolchain,
 )
+from reflectseq.sandbox.memory import MemoryMechanism
+from reflectseq.sandbox.memory_watch import MemoryWatchdog
+from reflectseq.sandbox.seccomp import SeccompUnavailable, denied_syscalls, filter_program
 
 Readiness = Literal["ready", "missing", "docker-only"]
 PROBE_TIMEOUT_SECONDS = 10
+WATCHDOG_PROBE_SECONDS = 1
+_PROBE_MOUNTS = ("--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+                 "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,10 +49,17 @@ class LanguageReadiness:
     detail: str
 
 
+@dataclass(frozen=True)
+class MemoryBound:
+    """What bounds one language's memory here; ``active`` is False when nothing does."""
+
+    code: str
+    active: bool
+    detail: str
+
+
 def _probe_bubblewrap(uid: int | None) -> Protection:
-    argv = [BWRAP, "--unshare-all", "--unshare-user", "--ro-bind", "/usr", "/usr",
-            "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-            "--symlink", "usr/lib64", "/lib64", "--", "/usr/bin/true"]  # fmt: skip
+    argv = [BWRAP, "--unshare-all", "--unshare-user", *_PROBE_MOUNTS, "--", "/usr/bin/true"]
     try:
         probe = subprocess.run(
             argv, capture_output=True, env={}, user=uid, timeout=PROBE_TIMEOUT_SECONDS, check=False
@@ -59,15 +72,21 @@ def _probe_bubblewrap(uid: int | None) -> Protection:
     return Protection(
         "namespaces (bubblewrap)",
         True,
-        "user, pid, network (none), ipc, uts; read-only /usr and /etc; tmpfs /work",
+        "user, pid, network (none), ipc, uts; read-only /usr and /etc; capped tmpfs /work, "
+        "/tmp and /dev/shm, nothing else writable",
     )
 
 
-def protections(backend: LocalBackend) -> list[Protection]:
+def memory_works(backend: LocalBackend) -> bool:
+    """Whether the backend's memory mechanism bounds executions here (the watchdog is probed)."""
+    return backend.memory.name != "watchdog" or watchdog_sees_sandboxes()
+
+
+def protections(backend: LocalBackend, *, memory_bounded: bool) -> list[Protection]:
     """The isolation layers of the local backend and whether each is active on this host."""
     uid = backend.config.uid_base if backend.as_root else None
     last_uid = backend.config.uid_base + backend.slots.size - 1
-    cgroups = backend.cgroups
+    memory = backend.memory
     return [
         _probe_bubblewrap(uid),
         Protection(
@@ -84,8 +103,51 @@ def protections(backend: LocalBackend) -> list[Protection]:
             if os.path.exists(INIT_SHELL)
             else f"{INIT_SHELL} missing (dash), which sets them inside the sandbox",
         ),
-        Protection("cgroup v2 memory.max / pids.max", cgroups.available, cgroups.reason),
+        Protection(f"memory limit ({memory.name})", memory_bounded, memory.detail),
+        _seccomp_protection(),
     ]
+
+
+def _seccomp_protection() -> Protection:
+    try:
+        filter_program()
+    except SeccompUnavailable as exc:
+        return Protection("seccomp filter", False, f"{exc}: every execution is refused")
+    denied = denied_syscalls()
+    shown = ", ".join(denied[:6])
+    return Protection("seccomp filter", True, f"{len(denied)} system calls denied ({shown}, ...)")
+
+
+def watchdog_sees_sandboxes() -> bool:
+    """Start a sandbox and check that the memory watchdog can read what it uses (it may not,
+    where ``/proc`` of other users' processes is hidden)."""
+    argv = [BWRAP, "--unshare-all", "--unshare-user", "--die-with-parent", *_PROBE_MOUNTS,
+            "--proc", "/proc", "--", "/usr/bin/sleep", str(WATCHDOG_PROBE_SECONDS)]  # fmt: skip
+    watchdog = MemoryWatchdog(budget_bytes=2**62, scratch_mounts=())
+    try:
+        process = subprocess.Popen(argv, env={}, stderr=subprocess.DEVNULL)
+    except OSError:
+        return False
+    watchdog.start(process.pid)
+    process.wait()
+    watchdog.stop()
+    return watchdog.peak_bytes > 0
+
+
+def memory_bounds(mechanism: MemoryMechanism, works: bool) -> list[MemoryBound]:
+    """Per language: the per-process limit its memory policy adds, and the tree-wide one."""
+    tree = mechanism.name if works else ""
+    bounds = []
+    for language in load_languages().values():
+        per_process = {
+            "address_space": "RLIMIT_AS",
+            "runtime": "heap flag",
+            "none": "",
+        }[language.memory_policy]
+        parts = [part for part in (per_process, tree) if part]
+        detail = " + ".join(parts) if parts else "NONE"
+        bounds.append(MemoryBound(language.code, bool(tree), detail))
+    return bounds
 
 
 def language_readiness(language: Language) -> LanguageReadiness:

@@ -1,13 +1,15 @@
-"""The local backend: bubblewrap on this host, with rlimits, per-slot uids and optional cgroups.
+"""The local backend: bubblewrap on this host, with rlimits, per-slot uids and a memory bound.
 
 Layers, outermost first:
 
-1. (cgroup v2 hosts) a shell that moves itself into the execution's cgroup;
+1. (cgroup hosts) a shell that moves itself into the execution's cgroup (v2, or the v1 memory
+   controller); elsewhere a watchdog thread bounds the memory from outside (``memory``);
 2. ``setpriv`` to the slot's private host uid, so RLIMIT_NPROC caps this execution alone and
    nothing of the worker (its files, its processes) is reachable;
-3. ``bwrap``: new user, PID, network, IPC and UTS namespaces, read-only /usr and /etc, a size-capped
-   tmpfs as /work and /tmp, all capabilities dropped, a new session, a cleared environment; it dies
-   with its parent, and with it the PID namespace and every process inside;
+3. ``bwrap``: new user, PID, network, IPC and UTS namespaces, read-only /usr and /etc, size-capped
+   tmpfs as /work, /tmp and /dev/shm and nothing else writable, all capabilities dropped, a new
+   session, a cleared environment; it dies with its parent, and with it the PID namespace and
+   every process inside;
 4. a dash init, PID 1 of the namespace: it sets the rlimits (CPU seconds, file size, open files,
    processes, no core dumps, and address space for runtimes that tolerate it; soft and hard, so
    nothing inside can raise them again) and runs the program as its child.
@@ -36,10 +38,16 @@ from pathlib import Path, PurePosixPath
 
 from reflectseq.enums import ExecutionStatus
 from reflectseq.languages import Language
-from reflectseq.sandbox.cgroup import CgroupSupport, ExecutionCgroup, detect_cgroup_support
+from reflectseq.sandbox.memory import (
+    MemoryEnforcement,
+    MemoryGuard,
+    MemoryMechanism,
+    choose_mechanism,
+)
 from reflectseq.sandbox.models import ExecutionResult
 from reflectseq.sandbox.plan import ExecutionPlan
 from reflectseq.sandbox.reaping import become_child_subreaper, reap_adopted
+from reflectseq.sandbox.seccomp import SeccompUnavailable, filter_program
 from reflectseq.sandbox.slots import SlotPool
 from reflectseq.sandbox.supervisor import Channel, Channels, OutputLimits, Supervised, supervise
 from reflectseq.sandbox.verdict import judge
@@ -52,12 +60,13 @@ DRIVER_SHELL = "/usr/bin/bash"  # compile driver: dash cannot redirect descripto
 INIT_SHELL = "/usr/bin/dash"
 SANDBOX_UID = 65534  # "nobody" inside, so tools that look up their user find one
 WORK_DIR = "/work"
+# The only writable file systems inside, each a tmpfs capped at the scratch size.
+SCRATCH_MOUNTS = ("/tmp", WORK_DIR, "/dev/shm")
 OPEN_FILES = 1024
 MIB = 1024 * 1024
 KIB = 1024
 SHELL_BLOCK = 512  # dash's unit for ``ulimit -f`` and ``-c``
 LIMITS_FAILED = 125  # exit status of the init when the limits cannot be set
-CGROUP_HEADROOM_MB = 512  # non-heap memory of managed runtimes on top of their heap flag
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,7 @@ class LocalConfig:
     uid_base: int
     slots: int
     cgroup_parent: Path
+    memory_enforcement: MemoryEnforcement = "auto"
 
 
 def missing_toolchain(language: Language) -> list[str]:
@@ -107,6 +117,7 @@ def bwrap_argv(
     *,
     file_fds: dict[str, int],
     status_fd: int,
+    seccomp_fd: int,
     scratch_mb: int,
     command: list[str],
 ) -> list[str]:
@@ -132,18 +143,20 @@ def bwrap_argv(
     ]  # fmt: skip
     for path in plan.language.ro_binds:
         argv += ["--ro-bind-try", path, path]
-    scratch = str(scratch_mb * MIB)
     argv += ["--dev", "/dev", "--proc", "/proc"]
-    argv += ["--size", scratch, "--tmpfs", "/tmp", "--size", scratch, "--tmpfs", WORK_DIR]
+    for path in SCRATCH_MOUNTS:
+        argv += ["--size", str(scratch_mb * MIB), "--tmpfs", path]
     directories = sorted({str(p) for name in file_fds for p in PurePosixPath(name).parents} - {"."})
     for directory in directories:
         argv += ["--dir", f"{WORK_DIR}/{directory}"]
     for name, fd in file_fds.items():
         argv += ["--file", str(fd), f"{WORK_DIR}/{name}"]
+    # The new root and /dev are tmpfs of bubblewrap's own, uncapped: nothing may write there.
+    argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
     argv += ["--chdir", WORK_DIR, "--clearenv"]
     for key, value in plan.env.items():
         argv += ["--setenv", key, value]
-    argv += ["--json-status-fd", str(status_fd), "--", *command]
+    argv += ["--seccomp", str(seccomp_fd), "--json-status-fd", str(status_fd), "--", *command]
     return argv
 
 
@@ -211,18 +224,21 @@ class LocalBackend:
         self.config = config
         self.as_root = os.geteuid() == 0
         self.slots = SlotPool(config.uid_base, config.slots, private_uids=self.as_root)
-        self._cgroups: CgroupSupport | None = None
+        self._memory: MemoryMechanism | None = None
         self._installed: set[str] = set()  # language codes whose toolchain was found here
 
     @property
-    def cgroups(self) -> CgroupSupport:
-        """Cgroup support, probed on first use (the probe writes to the cgroup tree)."""
-        if self._cgroups is None:
-            if self.as_root or os.access(self.config.cgroup_parent.parent, os.W_OK):
-                self._cgroups = detect_cgroup_support(self.config.cgroup_parent)
-            else:
-                self._cgroups = CgroupSupport(None, "no write access to the cgroup tree")
-        return self._cgroups
+    def memory(self) -> MemoryMechanism:
+        """What bounds an execution's memory here, probed on first use (the probe writes to the
+        cgroup tree)."""
+        if self._memory is None:
+            self._memory = choose_mechanism(
+                self.config.cgroup_parent,
+                enforcement=self.config.memory_enforcement,
+                may_write_cgroups=self.as_root
+                or os.access(self.config.cgroup_parent.parent, os.W_OK),
+            )
+        return self._memory
 
     def execute(self, plan: ExecutionPlan) -> ExecutionResult:
         """Run one plan and judge it."""
@@ -247,28 +263,35 @@ class LocalBackend:
                 log.warning("reaped %d sandbox init(s) orphaned by a dead bubblewrap", adopted)
 
     def _execute_in_slot(self, plan: ExecutionPlan, uid: int | None) -> ExecutionResult:
-        cgroup = self._make_cgroup(plan)
+        try:
+            seccomp_program = filter_program()
+        except SeccompUnavailable as exc:
+            return ExecutionResult(status=ExecutionStatus.SANDBOX_ERROR, message=str(exc))
+        memory = MemoryGuard(self.memory, plan, SCRATCH_MOUNTS)
         roles = [Channel.STDOUT, Channel.STDERR, Channel.SANDBOX_STATUS]
         if plan.compile is not None:
             roles += [Channel.COMPILE_STDOUT, Channel.COMPILE_STDERR, Channel.COMPILE_STATUS]
         channels = Channels(roles)
         try:
-            with _memfds({**plan.files, "\0stdin": plan.stdin}) as fds:
-                stdin_fd = fds.pop("\0stdin")
+            streams = {"\0stdin": plan.stdin, "\0seccomp": seccomp_program}
+            with _memfds({**plan.files, **streams}) as fds:
+                file_fds = {name: fd for name, fd in fds.items() if name not in streams}
+                stdin_fd, seccomp_fd = fds["\0stdin"], fds["\0seccomp"]
                 command = init_command(
                     plan,
                     self._program(plan, channels.write_fds),
                     file_size_bytes=self.config.scratch_mb * MIB,
                 )
-                procs_file = cgroup.procs_file if cgroup is not None else None
-                argv = launcher_argv(procs_file, uid) + bwrap_argv(
+                argv = launcher_argv(memory.procs_file, uid) + bwrap_argv(
                     plan,
-                    file_fds=fds,
+                    file_fds=file_fds,
                     status_fd=channels.write_fds[Channel.SANDBOX_STATUS],
+                    seccomp_fd=seccomp_fd,
                     scratch_mb=self.config.scratch_mb,
                     command=command,
                 )
-                process = self._spawn(argv, stdin_fd, fds, channels)
+                process = self._spawn(argv, stdin_fd, [*file_fds.values(), seccomp_fd], channels)
+            memory.start(process.pid)
             channels.close_write_ends()
             supervised = supervise(
                 process,
@@ -277,23 +300,11 @@ class LocalBackend:
                 run_timeout=plan.run_timeout,
                 limits=OutputLimits(self.config.capture_bytes, self.config.output_limit_bytes),
             )
-            out_of_memory = cgroup.oom_killed() if cgroup is not None else False
+            out_of_memory = memory.exceeded()
         finally:
             channels.close()
-            if cgroup is not None:
-                cgroup.destroy()
+            memory.close()
         return self._result(plan, supervised, out_of_memory)
-
-    def _make_cgroup(self, plan: ExecutionPlan) -> ExecutionCgroup | None:
-        support = self.cgroups
-        if support.parent is None:
-            return None
-        headroom = 0 if plan.language.memory_policy == "address_space" else CGROUP_HEADROOM_MB
-        return ExecutionCgroup(
-            support.parent,
-            memory_bytes=(plan.memory_mb + headroom) * MIB,
-            max_processes=plan.language.max_processes,
-        )
 
     @staticmethod
     def _program(plan: ExecutionPlan, write_fds: dict[Channel, int]) -> list[str]:
@@ -305,7 +316,7 @@ class LocalBackend:
     def _spawn(
         argv: list[str],
         stdin_fd: int,
-        file_fds: dict[str, int],
+        inherited_fds: list[int],
         channels: Channels,
     ) -> subprocess.Popen[bytes]:
         # The environment is empty so that nothing of the worker's reaches even bubblewrap's own
@@ -317,7 +328,7 @@ class LocalBackend:
             stdin=stdin_fd,
             stdout=channels.write_fds[Channel.STDOUT],
             stderr=channels.write_fds[Channel.STDERR],
-            pass_fds=(*file_fds.values(), *passed),
+            pass_fds=(*inherited_fds, *passed),
             env={},
             start_new_session=True,
         )

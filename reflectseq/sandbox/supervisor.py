@@ -280,12 +280,17 @@ def supervise(
             watch.init.close()
     if watch.compile is not None and watch.compile.ended is None:
         watch.finish_compile(watch.exited_at or time.monotonic())
-    started = b"child-pid" in watch.sandbox_status
+    # bubblewrap reports an exit code only for a command it got to exec; without one, the
+    # sandbox failed to set up (uid map, mounts, seccomp), unless it was ours to kill.
+    started = b'"exit-code"' in watch.sandbox_status or watch.killed_at is not None
+    setup_stderr = watch.setup.text()
+    if not started and watch.run is not None:
+        setup_stderr += watch.run.stderr.text()
     return Supervised(
         compile=watch.compile,
         run=watch.run,
         sandbox_started=started,
-        setup_stderr=watch.setup.text(),
+        setup_stderr=setup_stderr,
     )
 
 

@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+import pyseccomp
 import pytest
 
 from reflectseq.enums import ExecutionStatus
@@ -15,6 +16,9 @@ pytestmark = pytest.mark.usefixtures("no_leftovers")
 
 SECRET_DB_URL = "postgresql+psycopg://admin:hunter2@127.0.0.1/reflectseq"
 SECRET_API_KEY = "sk-sandbox-test-0123456789"
+PROBED_SYSCALLS = ("ptrace", "process_vm_readv", "unshare", "setns", "mount", "bpf",
+                   "perf_event_open", "userfaultfd", "keyctl", "add_key", "io_uring_setup",
+                   "kexec_load")  # fmt: skip
 
 
 def run_py(code: str, **limits: float) -> ExecutionResult:
@@ -145,3 +149,63 @@ def test_scratch_dir_size_is_capped() -> None:
     )
     result = run_py(code)
     assert result.status in {ExecutionStatus.PASSED, ExecutionStatus.OUTPUT_EXCEEDED}, result
+
+
+def test_shared_memory_is_capped_like_the_scratch_dir() -> None:
+    code = (
+        "written = 0\ntry:\n    with open('/dev/shm/big', 'wb') as f:\n"
+        "        for _ in range(600):\n            f.write(b'x' * 1024 * 1024)\n"
+        "            written += 1\n"
+        "except OSError as exc:\n    print('refused after', written, 'MiB', exc)\n"
+        "else:\n    raise SystemExit('wrote 600 MiB')\n"
+    )
+    result = run_py(code)
+    assert result.status == ExecutionStatus.PASSED, result
+    assert result.run is not None and "refused after" in result.run.stdout
+
+
+def test_nothing_but_the_scratch_mounts_is_writable() -> None:
+    code = (
+        "import os\nfor path in ['/x', '/dev/x', '/proc/x', '/tmp/x', '/work/x', '/dev/shm/x']:\n"
+        "    try:\n        open(path, 'w').close()\n    except OSError:\n"
+        "        print('refused', path)\n    else:\n        print('wrote', path)\n"
+    )
+    result = run_py(code)
+    assert result.run is not None, result
+    lines = set(result.run.stdout.splitlines())
+    assert {"refused /x", "refused /dev/x", "refused /proc/x"} <= lines, result
+    assert {"wrote /tmp/x", "wrote /work/x", "wrote /dev/shm/x"} <= lines, result
+
+
+def test_denied_system_calls_fail_with_eperm() -> None:
+    arch = pyseccomp.system_arch()
+    numbers = {name: pyseccomp.resolve_syscall(arch, name) for name in PROBED_SYSCALLS}
+    code = (
+        "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        f"for name, number in {numbers!r}.items():\n"
+        "    ctypes.set_errno(0)\n    result = libc.syscall(number, 0, 0, 0, 0, 0)\n"
+        "    print(name, result, os.strerror(ctypes.get_errno()))\n"
+        "print('personality', libc.personality(0x0400000), os.strerror(ctypes.get_errno()))\n"
+        "print('query', libc.personality(0xffffffff) >= 0)\n"
+    )
+    result = run_py(code)
+    assert result.status == ExecutionStatus.PASSED, result
+    assert result.run is not None
+    lines = result.run.stdout.splitlines()
+    for name in [*PROBED_SYSCALLS, "personality"]:
+        assert f"{name} -1 Operation not permitted" in lines, result.run.stdout
+    assert "query True" in lines
+
+
+def test_tracing_the_init_fails_and_the_run_ends_normally() -> None:
+    # PTRACE_SEIZE of the namespace's init used to stop it, so a finished run waited for its
+    # deadline and read as a timeout.
+    code = (
+        "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "for request in (16, 0x4206):  # PTRACE_ATTACH, PTRACE_SEIZE\n"
+        "    assert libc.ptrace(request, 1, 0, 0) == -1\n"
+        "    assert ctypes.get_errno() == 1, os.strerror(ctypes.get_errno())\n"
+        "print('not traced')\n"
+    )
+    result = run_py(code, run_timeout=10)
+    assert result.status == ExecutionStatus.PASSED, result
