@@ -281,8 +281,14 @@ def supervise(
     if watch.compile is not None and watch.compile.ended is None:
         watch.finish_compile(watch.exited_at or time.monotonic())
     # bubblewrap reports an exit code only for a command it got to exec; without one, the
-    # sandbox failed to set up (uid map, mounts, seccomp), unless it was ours to kill.
-    started = b'"exit-code"' in watch.sandbox_status or watch.killed_at is not None
+    # sandbox failed to set up (uid map, mounts, seccomp), unless it was ours to kill or
+    # bubblewrap itself was killed (a setup failure is an exit, not a signal).
+    killed_from_outside = process.returncode is not None and process.returncode < 0
+    started = (
+        b'"exit-code"' in watch.sandbox_status
+        or watch.killed_at is not None
+        or killed_from_outside
+    )
     setup_stderr = watch.setup.text()
     if not started and watch.run is not None:
         setup_stderr += watch.run.stderr.text()

@@ -32,7 +32,7 @@ def test_a_uid_bwrap_cannot_map_is_a_sandbox_error() -> None:
     assert isinstance(backend, LocalBackend)
     if not backend.as_root:
         pytest.skip("slot uids are used only when running as root")
-    backend.config = dataclasses.replace(backend.config, uid_base=2**31, slots=1)
+    backend = LocalBackend(dataclasses.replace(backend.config, uid_base=2**31, slots=1))
     result = backend.execute(plan_execution(PROGRAM, default_memory_mb=256))
     assert result.status == ExecutionStatus.SANDBOX_ERROR, result
     assert result.message is not None and "uid map" in result.message
