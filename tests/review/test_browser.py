@@ -25,7 +25,15 @@ from reflectseq.enums import BlockKind, ExecutionStatus, ReviewStatus, UserRole
 from reflectseq.settings import Settings
 from reflectseq.store.reviews import decide
 from tests.review.conftest import served
-from tests.review.factories import PASSWORD, RIGHT, TROJAN, Attempt, completed_sequences, user
+from tests.review.factories import (
+    PAIR,
+    PASSWORD,
+    RIGHT,
+    TROJAN,
+    Attempt,
+    completed_sequences,
+    user,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -213,13 +221,20 @@ def test_main_pages_render_at_desktop_and_narrow_widths(
         ]
         admin, rita = user(session, "admin", UserRole.ADMIN).id, user(session, "rita").id
         for index, seq in enumerate(ids[:3]):
-            decide(session, sequence_id=seq, reviewer_id=admin, status=ReviewStatus.ACCEPTED)
+            decide(
+                session,
+                sequence_id=seq,
+                reviewer_id=admin,
+                status=ReviewStatus.ACCEPTED,
+                rules=PAIR,
+            )
             verdict = ReviewStatus.REJECTED if index == 2 else ReviewStatus.ACCEPTED
             decide(
                 session,
                 sequence_id=seq,
                 reviewer_id=rita,
                 status=verdict,
+                rules=PAIR,
                 reason="weak_tests" if verdict == ReviewStatus.REJECTED else None,
             )
     _log_in_with_keyboard(page, "admin")
