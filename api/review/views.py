@@ -259,18 +259,26 @@ def _rounds(cards: list[BlockCard]) -> list[list[BlockCard]]:
     return [cards for cards in rounds if cards]
 
 
+# What makes two rounds the same: the program and what running it did. Their prose differs
+# by a word ("Attempt 7.") even when the model is stuck, so it is not compared.
+_ROUND_EVIDENCE = frozenset({BlockKind.CODE, BlockKind.EXECUTION})
+
+
 def _round_signature(cards: list[BlockCard]) -> tuple[tuple[object, ...], ...]:
     return tuple(
         (card.block.kind, card.content, card.block.language, card.block.execution_status)
         for card in cards
+        if card.block.kind in _ROUND_EVIDENCE
     )
 
 
 def collapse_repeated_rounds(cards: list[BlockCard]) -> list[BlockCard | RepeatedRounds]:
-    """The cards with each run of rounds identical to the round before it folded into one line.
+    """The cards with each run of rounds repeating the round before it folded into one line.
 
     A stalled model can repeat the same program and result dozens of times; showing every copy
-    makes the page long and slow without telling the reviewer anything new.
+    makes the page long and slow without telling the reviewer anything new. Rounds repeat one
+    another when their code and execution blocks are the same (as they read now, edits
+    included).
     """
     items: list[BlockCard | RepeatedRounds] = []
     rounds = _rounds(cards)
@@ -279,7 +287,7 @@ def collapse_repeated_rounds(cards: list[BlockCard]) -> list[BlockCard | Repeate
         items.extend(rounds[index])
         signature = _round_signature(rounds[index])
         end = index + 1
-        while end < len(rounds) and _round_signature(rounds[end]) == signature:
+        while signature and end < len(rounds) and _round_signature(rounds[end]) == signature:
             end += 1
         if end > index + 1:
             items.append(
