@@ -194,6 +194,11 @@ class Language(BaseModel):
     pass_rule: PassRule = PassRule()
     assembly: Assembly = Assembly()
 
+    @property
+    def fence_words(self) -> frozenset[str]:
+        """Fence words (lowercased) that mean "this language": its tag, code and aliases."""
+        return frozenset(name.lower() for name in (self.fence, self.code, *self.aliases))
+
     @field_validator("file_name")
     @classmethod
     def _plain_file_name(cls, value: str) -> str:

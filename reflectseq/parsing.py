@@ -173,6 +173,13 @@ def pick_code(answer: ParsedAnswer, fences: frozenset[str]) -> int | None:
     return fenced_in_language if fenced_in_language is not None else unfenced
 
 
+def answer_code(answer: str, fences: frozenset[str]) -> str | None:
+    """The code the one-off verification runs for an answer (see ``pick_code``), or None."""
+    parsed = parse_answer(answer)
+    chosen = pick_code(parsed, fences)
+    return None if chosen is None else parsed.blocks[chosen].content
+
+
 def has_assertions(code: str) -> bool:
     """Whether a program checks anything at all (a heuristic over all supported languages).
 

@@ -105,6 +105,15 @@ class Settings(BaseSettings):
             "progress page measure agreement (Cohen's kappa) and shows a conflict view."
         ),
     )
+    review_claim_minutes: float = Field(
+        default=30.0,
+        gt=0,
+        le=7 * 24 * 60,
+        description=(
+            "How long taking a sequence from the review queue holds it for that reviewer; an "
+            "undecided claim older than this is released for others (drafts are kept)."
+        ),
+    )
     review_session_hours: float = Field(
         default=12.0, gt=0, description="How long a dashboard login lasts without logging in again."
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi.templating import Jinja2Templates
 
 from api.review.bidi_markers import reveal_bidi
+from api.review.output_size import describe_output
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -27,3 +28,4 @@ def _seconds(value: float | None) -> str:
 templates.env.filters["when"] = _when
 templates.env.filters["seconds"] = _seconds
 templates.env.filters["bidi"] = reveal_bidi
+templates.env.filters["output_size"] = describe_output

@@ -201,6 +201,8 @@ class Sequence(TimestampMixin, Base):
     heartbeat_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The newest reviewer edit of one of its blocks: an accept older than this no longer counts.
+    edited_at: Mapped[datetime | None]
 
     instruction: Mapped[Instruction] = relationship()
     generation_config: Mapped[GenerationConfig] = relationship()

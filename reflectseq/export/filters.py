@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, Select, Subquery, and_, case, func, or_, select
 
 from reflectseq.db.models import GenerationConfig, Review, Sequence
 from reflectseq.enums import ReviewStatus, SequenceStatus
@@ -27,7 +27,7 @@ RoundCount = Annotated[int, Field(ge=0, le=MAX_INT32)]
 class ReviewFilter(StrEnum):
     """Which review verdicts an export accepts."""
 
-    ACCEPTED = "accepted"  # at least one reviewer accepted, none rejected
+    ACCEPTED = "accepted"  # accepted after its latest edit, none rejected
     NOT_REJECTED = "not_rejected"  # no reviewer rejected (unreviewed ones included)
     ANY = "any"
 
@@ -101,6 +101,15 @@ class ExportFilters(BaseModel):
         return sorted(raised.intersection(self.exclude_flags))
 
 
+def _accepted_as_it_reads(verdicts: Subquery) -> ColumnElement[bool]:
+    """An accept that stands: its latest accept is newer than the sequence's latest edit.
+
+    An edit reopens a sequence's reviews as it is saved; this also holds where an accept and an
+    edit raced, or the reviews were written around the dashboard.
+    """
+    return or_(Sequence.edited_at.is_(None), verdicts.c.accepted_at > Sequence.edited_at)
+
+
 def selected_sequences(filters: ExportFilters) -> Select[Any]:
     """The completed sequences matching ``filters`` (flags aside), with their export columns.
 
@@ -111,14 +120,17 @@ def selected_sequences(filters: ExportFilters) -> Select[Any]:
         select(
             Review.sequence_id.label("sequence_id"),
             func.max(case((Review.status == ReviewStatus.REJECTED, 1), else_=0)).label("rejected"),
-            func.max(case((Review.status == ReviewStatus.ACCEPTED, 1), else_=0)).label("accepted"),
+            func.max(case((Review.status == ReviewStatus.ACCEPTED, Review.decided_at))).label(
+                "accepted_at"
+            ),
         )
         .group_by(Review.sequence_id)
         .subquery("review_verdict")
     )
+    accepted = and_(verdicts.c.accepted_at.is_not(None), _accepted_as_it_reads(verdicts))
     verdict = case(
         (verdicts.c.rejected == 1, ReviewVerdict.REJECTED.value),
-        (verdicts.c.accepted == 1, ReviewVerdict.ACCEPTED.value),
+        (accepted, ReviewVerdict.ACCEPTED.value),
         else_=ReviewVerdict.UNREVIEWED.value,
     ).label("review")
     query = (
@@ -143,7 +155,7 @@ def selected_sequences(filters: ExportFilters) -> Select[Any]:
     if filters.final_pass is not None:
         query = query.where(Sequence.final_pass.is_(filters.final_pass))
     if filters.review is ReviewFilter.ACCEPTED:
-        query = query.where(verdicts.c.accepted == 1, func.coalesce(verdicts.c.rejected, 0) == 0)
+        query = query.where(accepted, func.coalesce(verdicts.c.rejected, 0) == 0)
     elif filters.review is ReviewFilter.NOT_REJECTED:
         query = query.where(func.coalesce(verdicts.c.rejected, 0) == 0)
     if filters.min_rounds is not None:

@@ -37,8 +37,9 @@ class LoadedSequence:
     """One sequence with the columns exports filter, count and group by.
 
     ``review`` is the combined verdict of its reviews: ``rejected`` if any reviewer rejected it,
-    ``accepted`` if one accepted it and none rejected it, else ``unreviewed``. The instruction's
-    text and tests are loaded only for flag computation (exports read the messages instead).
+    ``accepted`` if one accepted it after its latest edit and none rejected it, else
+    ``unreviewed``. The instruction's text and tests are loaded only for flag computation
+    (exports read the messages instead).
     Block contents are the reviewers' latest edits where there are some; ``edited_blocks`` says
     how many of the blocks that is, so the manifest can tell edited data from generated data.
     """

@@ -1,9 +1,11 @@
 """Review work: the annotator queue, decisions, versioned block edits and agreement figures.
 
 A ``review`` row is one reviewer's judgement of one sequence. Handing a sequence to a reviewer
-creates that row as ``pending`` (a claim), so the queue never gives one sequence to more
-reviewers than the overlap asks for; saving a draft, accepting or rejecting then updates it.
-Every decision and edit writes an audit entry in the same transaction.
+creates that row as ``pending`` (a claim, which expires: ``reflectseq.store.claims``), so the
+queue never gives one sequence to more reviewers than the overlap asks for, and nobody decides
+a sequence whose slots others hold; saving a draft, accepting or rejecting then updates it. An
+edit after a verdict reopens it (``reflectseq.store.edited``). Every decision and edit writes an
+audit entry in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from reflectseq.quality.flags import FLAG_KEYS, Flag
 from reflectseq.sandbox.models import ExecutionResult
 from reflectseq.storable import unstorable
 from reflectseq.store.audit import AuditAction, record
+from reflectseq.store.claims import ClaimRules, release_expired_claims, require_free_slot
+from reflectseq.store.edited import DECIDED, is_final_answer, record_answer_verdict, sequence_edited
 from reflectseq.store.errors import InvalidState, NotFound, domain_errors
 
 # Why a sequence is rejected. Codes are stored; labels are what the dashboard shows.
@@ -41,7 +45,6 @@ REJECT_REASONS: dict[str, str] = {
 COMMENT_REQUIRED_REASONS = frozenset({"other"})
 MAX_COMMENT_LENGTH = 5_000
 EDITABLE_KINDS = frozenset({BlockKind.TEXT, BlockKind.CODE, BlockKind.ANALYSIS})
-DECIDED = (ReviewStatus.ACCEPTED, ReviewStatus.REJECTED)
 
 
 class InvalidDecision(InvalidState):
@@ -50,6 +53,7 @@ class InvalidDecision(InvalidState):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.problem = message
 
 
 @dataclass(frozen=True)
@@ -182,15 +186,18 @@ def next_review(
     session: Session,
     *,
     reviewer_id: int,
-    overlap: int,
+    rules: ClaimRules,
     filters: QueueFilter,
     after_sequence_id: int | None = None,
 ) -> Review | None:
     """The next sequence for a reviewer: an open claim of theirs first, else a new claim.
 
+    Expired claims (everyone's) are released first, so what they held is handed out again.
     ``after_sequence_id`` skips ahead (the "next sequence" key on a sequence left undecided);
     when nothing lies after it the queue wraps around to the start.
     """
+    release_expired_claims(session, rules)
+    overlap = rules.overlap
     for after in (after_sequence_id, None) if after_sequence_id is not None else (None,):
         review = _open_claim(session, reviewer_id, filters, after) or _claim_new(
             session, reviewer_id, overlap, filters, after
@@ -200,8 +207,13 @@ def next_review(
     return None
 
 
-def get_or_open_review(session: Session, *, sequence_id: int, reviewer_id: int) -> Review:
-    """The reviewer's review of a sequence, opened (as a claim) when there is none yet."""
+def get_or_open_review(
+    session: Session, *, sequence_id: int, reviewer_id: int, rules: ClaimRules
+) -> Review:
+    """The reviewer's review of a sequence, opened (as a claim) when there is none yet.
+
+    Opening one needs a free slot: ``ClaimedByOthers`` when other reviewers hold them all.
+    """
     review = session.scalar(
         select(Review).where(Review.sequence_id == sequence_id, Review.reviewer_id == reviewer_id)
     )
@@ -212,6 +224,7 @@ def get_or_open_review(session: Session, *, sequence_id: int, reviewer_id: int) 
         raise NotFound("sequence", sequence_id)
     if sequence.status != SequenceStatus.COMPLETED:
         raise InvalidState(f"sequence {sequence_id} is {sequence.status.value}, not completed")
+    require_free_slot(session, rules, sequence_id=sequence_id, reviewer_id=reviewer_id)
     review = Review(sequence_id=sequence_id, reviewer_id=reviewer_id)
     with domain_errors():
         session.add(review)
@@ -314,10 +327,13 @@ def decide(
     sequence_id: int,
     reviewer_id: int,
     status: ReviewStatus,
+    rules: ClaimRules,
     reason: str | None = None,
     comment: str | None = None,
 ) -> Review:
     """Accept, reject or save a draft of the reviewer's review (changing one's mind is allowed).
+
+    A reviewer without a review of the sequence needs a free slot (``ClaimedByOthers``).
 
     A rejection needs a known reason code; ``other`` also needs a comment. A draft may hold a
     reason (a rejection being written); an acceptance drops it, so it never carries a stale one.
@@ -334,7 +350,9 @@ def decide(
         raise InvalidDecision("reason", f"unknown reason code '{reason}'")
     if status == ReviewStatus.REJECTED and reason in COMMENT_REQUIRED_REASONS and text is None:
         raise InvalidDecision("comment", f"reason '{reason}' needs a comment")
-    review = get_or_open_review(session, sequence_id=sequence_id, reviewer_id=reviewer_id)
+    review = get_or_open_review(
+        session, sequence_id=sequence_id, reviewer_id=reviewer_id, rules=rules
+    )
     previous = review.status
     review.status = status
     review.reason = reason
@@ -378,7 +396,8 @@ def edit_block(
     """Store a new version of a block's text; the block row keeps the original untouched.
 
     Execution blocks are the sandbox's evidence and cannot be edited: a changed program gets
-    a new verdict by re-running it instead.
+    a new verdict by re-running it instead. The sequence is then reopened for review
+    (``sequence_edited``); an edited final answer awaits its re-verification.
     """
     _require_storable("content", content)
     _require_storable("note", note or "")
@@ -415,6 +434,7 @@ def edit_block(
             "note": edit.note,
         },
     )
+    sequence_edited(session, edit=edit, editor_id=editor_id)
     return edit
 
 
@@ -458,7 +478,11 @@ def get_edit(session: Session, *, sequence_id: int, edit_id: int) -> BlockEdit:
 def record_rerun(
     session: Session, *, sequence_id: int, edit_id: int, actor_id: int, result: ExecutionResult
 ) -> BlockEdit:
-    """Store the sandbox verdict of an edited code block beside the edit it judged."""
+    """Store the sandbox verdict of an edited block beside the edit it judged.
+
+    For the final answer (its code run with the task's tests) the verdict also becomes the
+    sequence's ``final_pass``, if the edit is still the newest version.
+    """
     edit = get_edit(session, sequence_id=sequence_id, edit_id=edit_id)
     step = result.run or result.compile
     edit.run_status = result.status
@@ -481,6 +505,8 @@ def record_rerun(
             "exit_code": edit.run_exit_code,
         },
     )
+    if is_final_answer(edit.block):
+        record_answer_verdict(session, edit=edit, actor_id=actor_id, result=result)
     return edit
 
 

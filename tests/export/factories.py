@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from reflectseq.db.base import utcnow
 from reflectseq.db.models import Review, Sequence, User
 from reflectseq.enums import (
     BlockKind,
@@ -154,5 +155,13 @@ def review(session: Session, sequence: Sequence, status: ReviewStatus, reviewer:
         user = User(username=reviewer, password_hash="x", role=UserRole.REVIEWER)
         session.add(user)
         session.flush()
-    session.add(Review(sequence_id=sequence.id, reviewer_id=user.id, status=status))
+    decided = status in (ReviewStatus.ACCEPTED, ReviewStatus.REJECTED)
+    session.add(
+        Review(
+            sequence_id=sequence.id,
+            reviewer_id=user.id,
+            status=status,
+            decided_at=utcnow() if decided else None,  # as the dashboard's decide() sets it
+        )
+    )
     session.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -9,17 +10,18 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from reflectseq.db.models import Block, Message, Sequence, User
+from reflectseq.db.base import utcnow
+from reflectseq.db.models import Block, Message, Review, Sequence, User
 from reflectseq.db.session import transaction
-from reflectseq.enums import BlockKind, ExportFormat, UserRole
+from reflectseq.enums import BlockKind, ExportFormat, ReviewStatus, UserRole
 from reflectseq.export import stream
 from reflectseq.export.files import write_export
-from reflectseq.export.filters import ExportFilters
+from reflectseq.export.filters import ExportFilters, ReviewFilter
 from reflectseq.export.spec import ExportSpec
 from reflectseq.export.writers import reflection_record
 from reflectseq.format import parse_json_line
 from reflectseq.store.reviews import edit_block
-from tests.export.factories import ADD_RIGHT, ADD_WRONG, SequenceShape, store_sequence
+from tests.export.factories import ADD_RIGHT, ADD_WRONG, SequenceShape, review, store_sequence
 
 FIXED_WRONG = "def add(a, b):\n    return a - b  # deliberately wrong, to show the failure\n"
 
@@ -148,3 +150,31 @@ def test_edited_blocks_keep_their_kind_and_language(
         (loaded,) = stream.stream_sequences(reader, ExportFilters())
     block = loaded.messages[1].blocks[1]
     assert (block.kind, block.language, block.content) == (BlockKind.CODE, "py", FIXED_WRONG)
+
+
+def test_accepted_exports_need_an_accept_newer_than_the_latest_edit(
+    session_factory: sessionmaker[Session],
+) -> None:
+    accepted = ExportFilters(review=ReviewFilter.ACCEPTED)
+    with transaction(session_factory) as session:
+        editor = _editor(session)
+        kept, edited = (store_sequence(session, SequenceShape(task=t)) for t in ("add", "sub"))
+        for sequence in (kept, edited):
+            review(session, sequence, ReviewStatus.ACCEPTED, "alice")
+        # Edited after the accept: written around the dashboard, so nothing reopened it.
+        edited.edited_at = utcnow() + timedelta(seconds=1)
+        kept_id, edited_id = kept.id, edited.id
+    with session_factory() as reader:
+        chosen = {s.id: s.review for s in stream.stream_sequences(reader, ExportFilters())}
+        assert [s.id for s in stream.stream_sequences(reader, accepted)] == [kept_id]
+    assert chosen == {kept_id: "accepted", edited_id: "unreviewed"}
+
+    with transaction(session_factory) as session:  # an edit through the store reopens it
+        sequence = session.get(Sequence, kept_id)
+        assert sequence is not None
+        _edit(session, sequence, _block(session, sequence, 1, 0), "reworded", editor)
+        assert session.scalars(
+            select(Review.status).where(Review.sequence_id == kept_id)
+        ).one() == (ReviewStatus.DRAFT)
+    with session_factory() as reader:
+        assert list(stream.stream_sequences(reader, accepted)) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
@@ -16,12 +17,15 @@ from reflectseq.enums import (
     UserRole,
 )
 from reflectseq.specs import BlockSpec, InstructionSpec
+from reflectseq.store.claims import ClaimRules
 from reflectseq.store.instruction_sets import create_instruction_set
 from reflectseq.store.sequences import append_blocks, append_message
 from reflectseq.store.users import create_user
 from tests.core.factories import stored_config
 
 PASSWORD = "correct horse battery"
+# Claim rules for one, two and three reviewers per sequence, claims held for an hour.
+SOLO, PAIR, TRIO = (ClaimRules(overlap=n, ttl=timedelta(hours=1)) for n in (1, 2, 3))
 TESTS = "assert add(2, 3) == 5\nassert add(-1, 1) == 0"
 WRONG = "def add(a, b):\n    return a - b\n"
 RIGHT = "def add(a, b):\n    return a + b\n"

@@ -52,9 +52,11 @@ def test_the_sequence_page_marks_controls_and_warns(
     assert re.findall(r">#(\d+)</a>", banner.group()) == ["3", "4"]
     assert 'class="bidi"' in html and "&lt;U+202E&gt;" in html and "&lt;U+2067&gt;" in html
     assert "Bidi controls: characters: 6" in html
-    # Raw controls remain only inside the edit boxes, where the text must stay as stored.
-    assert BIDI_CONTROLS.search(TEXTAREA.sub("", html)) is None
-    assert "\u202e" in html
+    assert BIDI_CONTROLS.search(html) is None  # edit forms are not part of the page
+    # Raw controls remain only inside the edit box, where the text must stay as stored.
+    code_id = re.findall(r'id="block-(\d+)"[^>]*\n[^>]*aria-label="Block 3: code"', html)[0]
+    form = client.get(f"/review/sequences/{seq}/blocks/{code_id}/edit?fragment=1").text
+    assert "\u202e" in form and BIDI_CONTROLS.search(TEXTAREA.sub("", form)) is None
     queue = client.get("/review/").text
     assert "&lt;U+202E&gt;" in queue and BIDI_CONTROLS.search(queue) is None
     assert BANNER.search(client.get(f"/review/sequences/{clean}").text) is None

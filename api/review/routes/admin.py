@@ -29,6 +29,8 @@ from reflectseq.store.users import InvalidUserInput, create_user, list_users, up
 
 router = APIRouter()
 AUDIT_PAGE = 100
+# Least privilege: adding an admin is a deliberate choice, never what the form falls back to.
+NEW_USER_ROLE = UserRole.REVIEWER
 
 
 @router.get("/progress", name="progress")
@@ -100,6 +102,7 @@ def users_page(request: Request, factory: SessionFactory, login: AdminLogin) -> 
         login,
         users=users,
         roles=list(UserRole),
+        default_role=NEW_USER_ROLE,
         rules=RULES,
         min_length=MIN_PASSWORD_LENGTH,
     )
@@ -118,9 +121,9 @@ def create_user_route(
     login: PostingAdmin,
     username: Annotated[str, Form(max_length=150)],
     password: Annotated[str, Form(max_length=1024)],
-    role: Annotated[str, Form()],
+    role: Annotated[str, Form()] = NEW_USER_ROLE.value,
 ) -> Response:
-    """Add a user (admins only)."""
+    """Add a user (admins only); a reviewer unless another role is chosen."""
     try:
         with transaction(factory) as session:
             user = create_user(session, username=username, password=password, role=_role(role))

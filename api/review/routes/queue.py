@@ -15,6 +15,7 @@ from api.review.sessions import CurrentLogin, PostingLogin
 from api.review.views import FLAG_LABELS, raised_flags
 from reflectseq.db.models import InstructionSet
 from reflectseq.db.session import transaction
+from reflectseq.store.claims import ClaimRules
 from reflectseq.store.reviews import (
     next_review,
     open_reviews_of,
@@ -59,6 +60,7 @@ def queue_page(request: Request, factory: SessionFactory, login: CurrentLogin) -
         flag_labels=FLAG_LABELS,
         raised_flags=raised_flags,
         empty=request.query_params.get("empty") == "1",
+        released=optional_whole_number("released", request.query_params.get("released")),
     )
 
 
@@ -76,7 +78,7 @@ def take_next(
         review = next_review(
             session,
             reviewer_id=login.user_id,
-            overlap=settings.review_overlap,
+            rules=ClaimRules.of(settings),
             filters=params.filters,
             after_sequence_id=optional_whole_number("after", after),
         )

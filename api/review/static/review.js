@@ -25,16 +25,39 @@
     if (form) { form.requestSubmit(); }
   }
 
+  // Edit forms are fetched when wanted (each carries a copy of its block's text); without
+  // this script the link opens the form as a page of its own.
+  function openEditor(container) {
+    const slot = container.querySelector("[data-edit-slot]");
+    const link = container.querySelector("[data-edit-link]");
+    const loaded = slot.querySelector("textarea");
+    if (loaded) { loaded.focus(); return; }
+    const url = new URL(link.href);
+    url.searchParams.set("fragment", "1");
+    fetch(url, { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) { throw new Error(String(response.status)); }
+      return response.text();
+    }).then(function (html) {
+      slot.innerHTML = html;  // the server's own escaped template: a form and its fields
+      link.hidden = true;
+      slot.querySelector("textarea").focus();
+    }).catch(function () { window.location.href = link.href; });
+  }
+
   function editCurrent() {
     const list = blocks();
     const index = currentIndex(list);
     const candidates = index < 0 ? list : list.slice(index).concat(list.slice(0, index));
     const target = candidates.find(function (block) { return block.querySelector("[data-edit]"); });
-    if (!target) { return; }
-    const details = target.querySelector("[data-edit]");
-    details.open = true;
-    details.querySelector("textarea").focus();
+    if (target) { openEditor(target.querySelector("[data-edit]")); }
   }
+
+  document.addEventListener("click", function (event) {
+    const link = event.target instanceof Element && event.target.closest("[data-edit-link]");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey) { return; }
+    event.preventDefault();
+    openEditor(link.closest("[data-edit]"));
+  });
 
   function toggleHelp() {
     const help = document.getElementById("help");
@@ -67,6 +90,7 @@
         if (reason) { reason.focus(); reason.scrollIntoView({ block: "center" }); }
       },
       "e": editCurrent,
+      "x": function () { submit("release-form"); },
       "n": function () {
         if (document.getElementById("next-form")) { submit("next-form"); } else {
           const start = document.getElementById("start-review");
