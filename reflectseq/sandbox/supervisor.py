@@ -285,9 +285,7 @@ def supervise(
     # bubblewrap itself was killed (a setup failure is an exit, not a signal).
     killed_from_outside = process.returncode is not None and process.returncode < 0
     started = (
-        b'"exit-code"' in watch.sandbox_status
-        or watch.killed_at is not None
-        or killed_from_outside
+        b'"exit-code"' in watch.sandbox_status or watch.killed_at is not None or killed_from_outside
     )
     setup_stderr = watch.setup.text()
     if not started and watch.run is not None:

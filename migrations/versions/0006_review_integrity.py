@@ -4,9 +4,9 @@ An accept only stands for the sequence as it was when accepted; ``sequence.edite
 newest block edit) lets exports filtered on accepted sequences compare the two cheaply, without
 joining every block edit. Existing edits set it for their sequences.
 
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-08 10:00:00.000000
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-02 10:00:00.000000
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
