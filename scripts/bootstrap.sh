@@ -11,8 +11,9 @@ python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# bubblewrap isolates sandboxed programs; chromium drives the dashboard's browser tests.
-packages=(bubblewrap)
+# bubblewrap isolates sandboxed programs under libseccomp's system call filter; chromium drives
+# the dashboard's browser tests.
+packages=(bubblewrap libseccomp2)
 [[ ",$extras," == *",dev,"* ]] && packages+=(chromium)
 missing=()
 for pkg in "${packages[@]}"; do
