@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import typer
 
-from reflectseq.settings import get_settings
-
 
 def serve(
     host: str | None = typer.Option(None, help="Bind address (default REFLECTSEQ_API_HOST)."),
@@ -16,8 +14,10 @@ def serve(
     workers: int = typer.Option(1, min=1, help="Worker processes."),
 ) -> None:
     """Serve the API with uvicorn; OpenAPI docs at /docs."""
-    # Imported here: the core and the other commands stay free of the web stack.
+    # Imported here: the command line starts without the web stack.
     import uvicorn  # noqa: PLC0415
+
+    from reflectseq.settings import get_settings  # noqa: PLC0415
 
     settings = get_settings()
     uvicorn.run(

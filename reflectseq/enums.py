@@ -109,3 +109,11 @@ class ExportFormat(StrEnum):
     GENERATION = "generation"
     OPENAI = "openai"
     SHAREGPT = "sharegpt"
+
+
+class ReviewFilter(StrEnum):
+    """Which review verdicts an export accepts."""
+
+    ACCEPTED = "accepted"  # accepted after its latest edit, none rejected
+    NOT_REJECTED = "not_rejected"  # no reviewer rejected (unreviewed ones included)
+    ANY = "any"

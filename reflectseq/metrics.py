@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,10 +27,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 
-from reflectseq.db.models import Export, Sequence
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160)
 
@@ -77,6 +77,11 @@ class StateCollector(Collector):
         self._queue_depth = queue_depth
 
     def collect(self) -> Iterator[Metric]:
+        # Imported here: the sandbox and the command line record events without the database.
+        from sqlalchemy import func, select  # noqa: PLC0415
+
+        from reflectseq.db.models import Export, Sequence  # noqa: PLC0415
+
         sequences = GaugeMetricFamily(
             "reflectseq_sequences", "Sequences by status.", labels=["status"]
         )

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING
 
-from reflectseq.db.session import session_factory_for, transaction
+import typer
+
 from reflectseq.enums import ApiRole
-from reflectseq.settings import get_settings
-from reflectseq.store.api_keys import create_api_key, list_api_keys, revoke_api_key
-from reflectseq.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 
 
 def _factory() -> sessionmaker[Session]:
+    from reflectseq.db.session import session_factory_for
+    from reflectseq.settings import get_settings
+
     settings = get_settings()
     if settings.database_url.startswith("sqlite"):
         settings.ensure_data_dir()
@@ -29,6 +30,9 @@ def create(
     name: str = typer.Option("", help="What the key is for (shown in listings)."),
 ) -> None:
     """Create a key and print it. It is shown this once: only its hash is stored."""
+    from reflectseq.db.session import transaction
+    from reflectseq.store.api_keys import create_api_key
+
     with transaction(_factory()) as session:
         created = create_api_key(session, name=name or f"{role.value} key", role=role)
     typer.echo(created.plain_key)
@@ -41,6 +45,12 @@ def create(
 @app.command("list")
 def list_keys() -> None:
     """List keys (prefix, role, state); never the keys themselves."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from reflectseq.db.session import transaction
+    from reflectseq.store.api_keys import list_api_keys
+
     table = Table("id", "name", "prefix", "role", "created", "last used", "revoked")
     with transaction(_factory()) as session:
         for row in list_api_keys(session):
@@ -59,6 +69,10 @@ def list_keys() -> None:
 @app.command()
 def revoke(key_id: int = typer.Argument(..., help="Id from `reflectseq apikey list`.")) -> None:
     """Revoke a key; requests with it get 401 from now on."""
+    from reflectseq.db.session import transaction
+    from reflectseq.store.api_keys import revoke_api_key
+    from reflectseq.store.errors import StoreError
+
     try:
         with transaction(_factory()) as session:
             revoke_api_key(session, key_id)

@@ -9,23 +9,29 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import typer
 
 from reflectseq.cli.mapping_options import FieldOption, LanguageOption, PresetOption
 from reflectseq.ingest.mapping import FieldMapping, MappingError
 from reflectseq.ingest.records import MEDIA_TYPE_OF, InputFormat, format_of_path
-from reflectseq.settings import get_settings
+
+if TYPE_CHECKING:
+    import httpx
 
 CHUNK_BYTES = 64 * 1024
-TIMEOUT = httpx.Timeout(30.0, read=600.0)
+CONNECT_TIMEOUT_S = 30.0
+READ_TIMEOUT_S = 600.0
 # What a duplicate's position counts in each format (JSONL and CSV count lines).
 POSITION_UNITS = {InputFormat.JSON: "item", InputFormat.PARQUET: "row"}
 
 
 def _client(api_url: str | None, api_key: str | None) -> httpx.Client:
+    import httpx
+
+    from reflectseq.settings import get_settings
+
     settings = get_settings()
     key = api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
     if not key:
@@ -34,7 +40,7 @@ def _client(api_url: str | None, api_key: str | None) -> httpx.Client:
     return httpx.Client(
         base_url=api_url or settings.api_url,
         headers={"Authorization": f"Bearer {key}"},
-        timeout=TIMEOUT,
+        timeout=httpx.Timeout(CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S),
     )
 
 

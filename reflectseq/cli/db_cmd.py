@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from reflectseq.db import migrate
-from reflectseq.settings import get_settings
-
 app = typer.Typer(help="Manage the database schema (Alembic migrations).", no_args_is_help=True)
 
 DatabaseOption = typer.Option(
@@ -17,6 +14,8 @@ DatabaseOption = typer.Option(
 
 
 def _url(database_url: str | None) -> str:
+    from reflectseq.settings import get_settings
+
     settings = get_settings()
     if database_url:
         return database_url
@@ -31,6 +30,8 @@ def upgrade(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Migrate the database up to REVISION (default: the newest)."""
+    from reflectseq.db import migrate
+
     url = _url(database_url)
     migrate.upgrade(url, revision)
     typer.echo(f"database at revision {migrate.current_revision(url)}")
@@ -42,6 +43,8 @@ def downgrade(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Migrate the database down to REVISION."""
+    from reflectseq.db import migrate
+
     url = _url(database_url)
     migrate.downgrade(url, revision)
     typer.echo(f"database at revision {migrate.current_revision(url) or 'base'}")
@@ -50,6 +53,8 @@ def downgrade(
 @app.command()
 def current(database_url: str | None = DatabaseOption) -> None:
     """Show the database's revision and the newest one this version knows."""
+    from reflectseq.db import migrate
+
     url = _url(database_url)
     typer.echo(f"current: {migrate.current_revision(url) or 'base'}")
     typer.echo(f"head:    {migrate.head_revision(url)}")

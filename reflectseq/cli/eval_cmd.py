@@ -11,25 +11,15 @@ import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from reflectseq.evaluation.benchmarks import BenchmarkError, load_benchmark
-from reflectseq.evaluation.generation import (
-    EndpointGenerator,
-    GenerationError,
-    Generator,
-    SamplingParams,
-    local_generator,
-)
-from reflectseq.evaluation.prompts import Template, TemplateError
-from reflectseq.evaluation.report import markdown_table, plot_runs
-from reflectseq.evaluation.runner import RunSpec, run_evaluation
-from reflectseq.evaluation.runs import RunFileError, read_completions, read_summary
-from reflectseq.settings import get_settings
+from reflectseq.evaluation.prompts import Template
+
+if TYPE_CHECKING:
+    from reflectseq.evaluation.generation import Generator
 
 console = Console(stderr=True)
 app = typer.Typer(
@@ -73,6 +63,9 @@ def _run_name(benchmark: str, model: str, template: Template) -> str:
 
 
 def _generator(backend: BackendName, model: str, base_url: str | None) -> Generator:
+    from reflectseq.evaluation.generation import EndpointGenerator, local_generator
+    from reflectseq.settings import get_settings
+
     settings = get_settings()
     if backend is BackendName.OPENAI:
         return EndpointGenerator(
@@ -88,7 +81,7 @@ def _generator(backend: BackendName, model: str, base_url: str | None) -> Genera
             threads=settings.local_threads,
             context=settings.local_context_tokens,
         )
-    from reflectseq.evaluation.hf_generation import HFGenerator  # noqa: PLC0415 - torch is heavy
+    from reflectseq.evaluation.hf_generation import HFGenerator
 
     return HFGenerator(Path(model))
 
@@ -152,6 +145,15 @@ def evaluate(
     """Generate answers, execute them in the sandbox, report pass@k and write a run directory."""
     if ctx.invoked_subcommand is not None:
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from reflectseq.evaluation.benchmarks import BenchmarkError, load_benchmark
+    from reflectseq.evaluation.generation import GenerationError, SamplingParams
+    from reflectseq.evaluation.prompts import TemplateError
+    from reflectseq.evaluation.report import markdown_table
+    from reflectseq.evaluation.runner import RunSpec, run_evaluation
+    from reflectseq.evaluation.runs import RunFileError, read_completions
+
     if benchmark is None:
         raise typer.BadParameter("is required", param_hint="--benchmark")
     if completions is not None:
@@ -226,6 +228,9 @@ def report(
     plot: Path | None = typer.Option(None, help="PNG file for the chart comparing the runs."),
 ) -> None:
     """Compare finished runs: a Markdown table of pass@k and, optionally, a bar chart."""
+    from reflectseq.evaluation.report import markdown_table, plot_runs
+    from reflectseq.evaluation.runs import RunFileError, read_summary
+
     try:
         summaries = [read_summary(run) for run in runs]
     except RunFileError as error:

@@ -5,34 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from reflectseq.cli.db_cmd import DatabaseOption, _url
-from reflectseq.db.session import session_factory_for, transaction
-from reflectseq.enums import ExportFormat
-from reflectseq.export.files import manifest_path_for
-from reflectseq.export.filters import ExportFilters, ReviewFilter
-from reflectseq.export.hf import hf_paths, write_card
-from reflectseq.export.hf import push_to_hub as hf_push
-from reflectseq.export.jobs import create_export, run_export_to
-from reflectseq.export.spec import ExportSpec
-from reflectseq.export.stream import count_selected
+from reflectseq.enums import ExportFormat, ReviewFilter
 from reflectseq.export.writers import BlockRendering
-from reflectseq.quality.benchmarks import humaneval_problems, mbpp_problems
-from reflectseq.quality.compute import FlagComputer, LengthLimit, compute_flags
-from reflectseq.quality.contamination import ContaminationIndex
-from reflectseq.quality.flags import DEFAULT_EXCLUDED_FLAGS, Flag
-from reflectseq.quality.near_duplicates import DEFAULT_THRESHOLD, NearDuplicateFinder
-from reflectseq.quality.over_length import TokenizerUnavailable, load_tokenizer
-from reflectseq.quality.special_text import (
-    DEFAULT_SPECIAL_TEXTS,
-    SpecialTextFinder,
-    tokenizer_texts,
-)
+from reflectseq.quality.flags import DEFAULT_EXCLUDED_FLAGS, NEAR_DUPLICATE_THRESHOLD, Flag
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 flags_app = typer.Typer(help="Compute quality flags of stored sequences.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -57,6 +41,8 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -115,6 +101,16 @@ def export(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Export training data as JSONL with a manifest beside it; the export is recorded."""
+    from pydantic import ValidationError
+
+    from reflectseq.db.session import session_factory_for, transaction
+    from reflectseq.export.files import manifest_path_for
+    from reflectseq.export.filters import ExportFilters
+    from reflectseq.export.hf import hf_paths, write_card
+    from reflectseq.export.jobs import create_export, run_export_to
+    from reflectseq.export.spec import ExportSpec
+    from reflectseq.export.stream import count_selected
+
     if push_to_hub and not hf:
         console.print("[red]--push-to-hub needs --hf[/red]")
         raise typer.Exit(code=2)
@@ -170,6 +166,8 @@ def export(
 
 def _push(out: Path, repo: str, *, private: bool) -> None:
     """Upload the dataset directory; the Hub's or the network's refusal in one line."""
+    from reflectseq.export.hf import push_to_hub as hf_push
+
     try:
         url = hf_push(out, repo, private=private)
     except ImportError as error:
@@ -195,11 +193,25 @@ def compute(
     ),
     max_len: int | None = typer.Option(None, min=16, help="The trainer's max_len (tokens)."),
     near_duplicate_threshold: float = typer.Option(
-        DEFAULT_THRESHOLD, min=0.01, max=1.0, help="MinHash Jaccard for near-duplicates."
+        NEAR_DUPLICATE_THRESHOLD, min=0.01, max=1.0, help="MinHash Jaccard for near-duplicates."
     ),
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Compute the quality flags of completed sequences (see docs/export.md) and store them."""
+    from reflectseq.db.session import session_factory_for, transaction
+    from reflectseq.export.filters import ExportFilters
+    from reflectseq.export.stream import count_selected
+    from reflectseq.quality.benchmarks import humaneval_problems, mbpp_problems
+    from reflectseq.quality.compute import FlagComputer, LengthLimit, compute_flags
+    from reflectseq.quality.contamination import ContaminationIndex
+    from reflectseq.quality.near_duplicates import NearDuplicateFinder
+    from reflectseq.quality.over_length import TokenizerUnavailable, load_tokenizer
+    from reflectseq.quality.special_text import (
+        DEFAULT_SPECIAL_TEXTS,
+        SpecialTextFinder,
+        tokenizer_texts,
+    )
+
     if (tokenizer is None) != (max_len is None):
         console.print("[red]--tokenizer and --max-len go together[/red]")
         raise typer.Exit(code=2)

@@ -7,23 +7,6 @@ import json
 from pathlib import Path
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
-
-from reflectseq.languages import load_languages
-from reflectseq.sandbox import ExecutionRequest, execute, get_backend
-from reflectseq.sandbox.dockerfiles import dockerfile_path, render_dockerfile
-from reflectseq.sandbox.doctor import (
-    MemoryBound,
-    Protection,
-    languages_readiness,
-    memory_bounds,
-    memory_works,
-    protections,
-)
-from reflectseq.sandbox.local import LocalBackend
-from reflectseq.settings import get_settings
 
 app = typer.Typer(
     help="Execute programs in the sandbox; check its protections.", no_args_is_help=True
@@ -48,6 +31,10 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
 ) -> None:
     """Run FILE (program plus its tests, or --tests) and judge it; exit code 0 when it passed."""
+    from pydantic import ValidationError
+
+    from reflectseq.sandbox import ExecutionRequest, execute
+
     try:
         request = ExecutionRequest(
             language=language,
@@ -82,6 +69,21 @@ def run(
 @app.command()
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
     """Say which protections are active here and which languages are ready."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from reflectseq.sandbox import get_backend
+    from reflectseq.sandbox.doctor import (
+        MemoryBound,
+        Protection,
+        languages_readiness,
+        memory_bounds,
+        memory_works,
+        protections,
+    )
+    from reflectseq.sandbox.local import LocalBackend
+    from reflectseq.settings import get_settings
+
     settings = get_settings()
     backend = get_backend()
     layers: list[Protection] = []
@@ -123,6 +125,9 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print the report 
 @app.command()
 def dockerfiles() -> None:
     """Write sandbox_images/<code>/Dockerfile for every language from the language table."""
+    from reflectseq.languages import load_languages
+    from reflectseq.sandbox.dockerfiles import dockerfile_path, render_dockerfile
+
     for language in load_languages().values():
         path = dockerfile_path(language)
         path.parent.mkdir(exist_ok=True)

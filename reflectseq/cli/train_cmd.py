@@ -38,8 +38,8 @@ def train(
 ) -> None:
     """Train with reflection self-distillation and dynamically masked distillation."""
     try:
-        from trainer.config import ConfigError, load_config  # noqa: PLC0415
-        from trainer.data import DataError  # noqa: PLC0415
+        from trainer.config import ConfigError, load_config
+        from trainer.data import DataError
     except ImportError as exc:
         raise typer.BadParameter(
             f"the trainer needs the train extra (pip install 'reflectseq[train]'): {exc}"
@@ -57,14 +57,14 @@ def train(
                 f"--file-index {file_index}: the config lists {len(settings.train_files)} files"
             )
         if dry_run:
-            from trainer.dry_run import dry_run_rows  # noqa: PLC0415
+            from trainer.dry_run import dry_run_rows
 
             for row in dry_run_rows(
                 settings, file_index=file_index, record_number=record, rate=rate
             ):
                 typer.echo(row)
             return
-        from trainer.run import train as run_training  # noqa: PLC0415
+        from trainer.run import train as run_training
 
         final = run_training(settings)
     except (ConfigError, DataError) as exc:

@@ -5,23 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy.orm import Session
 
 from reflectseq.cli.db_cmd import DatabaseOption, _url
-from reflectseq.db.session import session_factory_for, transaction
 from reflectseq.enums import UserRole
 from reflectseq.passwords import RULES
-from reflectseq.store.audit import AuditAction, record
-from reflectseq.store.errors import Conflict, NotFound
-from reflectseq.store.users import (
-    InvalidUserInput,
-    create_user,
-    get_user_by_name,
-    list_users,
-    update_user,
-)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(help="Manage review-dashboard users.", no_args_is_help=True)
 
@@ -46,6 +39,10 @@ class RoleChoice(StrEnum):
 @contextmanager
 def _user_change(database_url: str | None) -> Iterator[Session]:
     """One transaction; a refused change rolls back and exits with status 2 and the reason."""
+    from reflectseq.db.session import session_factory_for, transaction
+    from reflectseq.store.errors import Conflict, NotFound
+    from reflectseq.store.users import InvalidUserInput
+
     try:
         with transaction(session_factory_for(_url(database_url))) as session:
             yield session
@@ -62,6 +59,9 @@ def create(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Create a dashboard user with an argon2-hashed password."""
+    from reflectseq.store.audit import AuditAction, record
+    from reflectseq.store.users import create_user
+
     with _user_change(database_url) as session:
         user = create_user(session, username=username, password=password, role=UserRole(role.value))
         record(
@@ -80,6 +80,9 @@ def set_password(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """Give a dashboard user a new password; their open sessions end at once."""
+    from reflectseq.store.audit import AuditAction, record
+    from reflectseq.store.users import get_user_by_name, update_user
+
     with _user_change(database_url) as session:
         user = update_user(session, get_user_by_name(session, username).id, password=password)
         record(
@@ -96,6 +99,9 @@ def list_command(
     database_url: str | None = DatabaseOption,
 ) -> None:
     """List the dashboard users."""
+    from reflectseq.db.session import session_factory_for, transaction
+    from reflectseq.store.users import list_users
+
     with transaction(session_factory_for(_url(database_url))) as session:
         for user in list_users(session):
             state = "active" if user.active else "inactive"

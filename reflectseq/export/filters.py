@@ -15,21 +15,13 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 from sqlalchemy import ColumnElement, Select, Subquery, and_, case, func, or_, select
 
 from reflectseq.db.models import GenerationConfig, Review, Sequence
-from reflectseq.enums import ReviewStatus, SequenceStatus
+from reflectseq.enums import ReviewFilter, ReviewStatus, SequenceStatus
 from reflectseq.quality.flags import DEFAULT_EXCLUDED_FLAGS, Flag
 from reflectseq.specs import MAX_ID, MAX_INT32
 from reflectseq.storable import require_storable
 
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 RoundCount = Annotated[int, Field(ge=0, le=MAX_INT32)]
-
-
-class ReviewFilter(StrEnum):
-    """Which review verdicts an export accepts."""
-
-    ACCEPTED = "accepted"  # accepted after its latest edit, none rejected
-    NOT_REJECTED = "not_rejected"  # no reviewer rejected (unreviewed ones included)
-    ANY = "any"
 
 
 class ReviewVerdict(StrEnum):

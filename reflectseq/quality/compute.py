@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.models import Sequence
 from reflectseq.db.session import transaction
-from reflectseq.enums import BlockKind
-from reflectseq.export.filters import ExportFilters, ReviewFilter
+from reflectseq.enums import BlockKind, ReviewFilter
+from reflectseq.export.filters import ExportFilters
 from reflectseq.export.loaded import LoadedSequence
 from reflectseq.export.stream import stream_sequences
 from reflectseq.export.writers import (

@@ -47,6 +47,8 @@ FLAG_KEYS: dict[Flag, str] = {
 # Left out of exports unless asked otherwise: a contaminated record leaks a benchmark, and a
 # record whose run passed while printing an error teaches that the error is fine.
 DEFAULT_EXCLUDED_FLAGS = (Flag.CONTAMINATION, Flag.PASSED_WITH_ERRORS)
+# MinHash Jaccard estimate from which a later instruction is a near-duplicate of an earlier one.
+NEAR_DUPLICATE_THRESHOLD = 0.85
 # Not a flag: the benchmarks the last contamination check compared a sequence with, so an
 # export can say what its records were checked against (and which were never checked).
 CONTAMINATION_CHECKED_KEY = "contamination_checked"

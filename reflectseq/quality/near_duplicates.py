@@ -13,9 +13,9 @@ import numpy as np
 import numpy.typing as npt
 from datasketch import MinHash, MinHashLSH
 
+from reflectseq.quality.flags import NEAR_DUPLICATE_THRESHOLD
 from reflectseq.quality.text import word_ngrams, words
 
-DEFAULT_THRESHOLD = 0.85
 NUM_PERM = 128
 SHINGLE_WORDS = 3
 
@@ -30,7 +30,9 @@ def _shingles(text: str) -> set[bytes]:
 class NearDuplicateFinder:
     """Remembers instructions seen so far and names the earlier one a new one nearly repeats."""
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD, num_perm: int = NUM_PERM) -> None:
+    def __init__(
+        self, threshold: float = NEAR_DUPLICATE_THRESHOLD, num_perm: int = NUM_PERM
+    ) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError("the near-duplicate threshold must be in (0, 1]")
         self.threshold = threshold

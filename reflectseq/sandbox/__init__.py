@@ -17,7 +17,6 @@ from functools import lru_cache
 from typing import Protocol
 
 from reflectseq.metrics import SANDBOX_SECONDS
-from reflectseq.sandbox.docker_backend import DockerBackend
 from reflectseq.sandbox.local import LocalBackend, LocalConfig
 from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult, StepResult
 from reflectseq.sandbox.plan import ExecutionPlan, plan_execution
@@ -46,6 +45,9 @@ class Backend(Protocol):
 def build_backend(settings: Settings) -> Backend:
     """The backend the settings ask for."""
     if settings.sandbox_backend == "docker":
+        # Imported here: the docker SDK (and requests) load only where that backend is chosen.
+        from reflectseq.sandbox.docker_backend import DockerBackend  # noqa: PLC0415
+
         return DockerBackend(scratch_mb=settings.sandbox_scratch_mb, limits=output_limits(settings))
     if settings.sandbox_lock_dir is not None:
         log.warning("REFLECTSEQ_SANDBOX_LOCK_DIR is deprecated and ignored (see docs/sandbox.md)")

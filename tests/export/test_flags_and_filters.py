@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.models import Sequence
 from reflectseq.db.session import transaction
-from reflectseq.enums import BlockKind, ReviewStatus
+from reflectseq.enums import BlockKind, ReviewFilter, ReviewStatus
 from reflectseq.export.files import write_export
-from reflectseq.export.filters import ExportFilters, ReviewFilter
+from reflectseq.export.filters import ExportFilters
 from reflectseq.export.spec import ExportSpec
 from reflectseq.format import parse_json_line
 from reflectseq.quality.benchmarks import humaneval_problems

@@ -11,7 +11,8 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add ``run`` and ``worker`` to the ``reflectseq`` command."""
-    from workers.cli import run_cmd, worker_cmd  # noqa: PLC0415 - loaded when the CLI starts
+    # Light: each command imports its work when it runs.
+    from workers.cli import run_cmd, worker_cmd
 
     app.command("worker")(worker_cmd.worker)
     app.command("run")(run_cmd.run)

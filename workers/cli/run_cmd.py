@@ -20,50 +20,17 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from reflectseq.cli.mapping_options import FieldOption, LanguageOption, PresetOption
-from reflectseq.db import migrate
-from reflectseq.db.session import session_factory_for, transaction
-from reflectseq.evaluation.benchmarks import BenchmarkError
-from reflectseq.export.files import manifest_path_for
-from reflectseq.export.filters import ExportFilters, ReviewFilter
-from reflectseq.export.jobs import create_export, run_export_to
-from reflectseq.export.spec import ExportSpec
-from reflectseq.ingest.checker import InvalidInstructions
-from reflectseq.ingest.files import problem_text, read_instruction_file
-from reflectseq.ingest.mapping import FieldMapping, MappingError
-from reflectseq.llm.endpoints import (
-    DEFAULT_ENDPOINT,
-    LOCAL_ENDPOINT,
-    Endpoint,
-    EndpointChoiceError,
-    EndpointFileError,
-    EndpointRegistry,
-    command_line_endpoint,
-    load_registry,
-    resolve_generation_config,
-    url_endpoint,
-)
-from reflectseq.logs import configure_logging
-from reflectseq.quality.benchmarks import humaneval_problems, mbpp_problems
-from reflectseq.quality.compute import FlagComputer, compute_flags
-from reflectseq.quality.contamination import ContaminationIndex
-from reflectseq.quality.near_duplicates import DEFAULT_THRESHOLD, NearDuplicateFinder
-from reflectseq.settings import Settings, get_settings
-from reflectseq.specs import GenerationConfigSpec, InstructionSpec
-from reflectseq.store.instruction_sets import (
-    create_instruction_set,
-    find_by_idempotency_key,
-    get_or_create_generation_config,
-)
-from reflectseq.store.loop import requeue_failed, requeue_stale
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from sqlalchemy.orm import Session, sessionmaker
 
+    from reflectseq.llm.endpoints import Endpoint, EndpointRegistry
+    from reflectseq.settings import Settings
+    from reflectseq.specs import GenerationConfigSpec, InstructionSpec
     from workers.embedded import SetProgress
 
 console = Console(stderr=True)
@@ -73,6 +40,10 @@ def _read_or_exit(
     instructions: Path, *, preset: str | None, fields: list[str], language: str | None
 ) -> list[tuple[int, InstructionSpec]]:
     """The file's instructions through the mapping options, or exit 2 naming what is wrong."""
+    from reflectseq.ingest.checker import InvalidInstructions
+    from reflectseq.ingest.files import problem_text, read_instruction_file
+    from reflectseq.ingest.mapping import FieldMapping, MappingError
+
     try:
         mapping = FieldMapping.from_options(preset=preset, fields=fields, language=language)
         return read_instruction_file(instructions, mapping)
@@ -99,6 +70,16 @@ def command_line_config(
     On one machine the user is the operator, so ``--endpoint`` may be a URL: it becomes an
     endpoint of this run's own registry, sent the settings' key.
     """
+    from reflectseq.llm.endpoints import (
+        DEFAULT_ENDPOINT,
+        LOCAL_ENDPOINT,
+        EndpointChoiceError,
+        command_line_endpoint,
+        load_registry,
+        resolve_generation_config,
+        url_endpoint,
+    )
+
     registry = load_registry(settings)
     name: str | None = None
     if endpoint and "://" in endpoint:
@@ -174,9 +155,15 @@ def run(
     language: str | None = LanguageOption,
 ) -> None:
     """Generate reflection sequences for every instruction and write the dataset."""
-    from workers.embedded import run_set  # noqa: PLC0415 - loads LLM and sandbox machinery
-    from workers.prompts import UnknownPromptVersion, load_prompts  # noqa: PLC0415
-    from workers.runtime import loop_context  # noqa: PLC0415
+    from reflectseq.db import migrate
+    from reflectseq.db.session import session_factory_for
+    from reflectseq.llm.endpoints import EndpointChoiceError, EndpointFileError
+    from reflectseq.logs import configure_logging
+    from reflectseq.settings import get_settings
+    from reflectseq.specs import GenerationConfigSpec
+    from workers.embedded import run_set
+    from workers.prompts import UnknownPromptVersion, load_prompts
+    from workers.runtime import loop_context
 
     settings = get_settings()
     try:
@@ -218,24 +205,15 @@ def run(
         ]
     )
     resume_key = "run:" + hashlib.sha256(identity.encode()).hexdigest()
-    with transaction(factory) as session:
-        existing = find_by_idempotency_key(session, resume_key, submitted_by_key_id=None)
-        if existing is None:
-            config = get_or_create_generation_config(session, config_spec, backend=chosen.kind)
-            created = create_instruction_set(
-                session,
-                name=instructions.name,
-                config=config,
-                instructions=specs,
-                idempotency_key=resume_key,
-            )
-            set_id = created.instruction_set.id
-        else:
-            # A rerun: what an interrupted run left running has no worker any more.
-            set_id = existing.id
-            requeue_stale(session, stale_after=timedelta(0), set_id=set_id)
-            if retry_failed:
-                requeue_failed(session, set_id)
+    set_id = _create_or_resume(
+        factory,
+        resume_key,
+        name=instructions.name,
+        specs=specs,
+        config_spec=config_spec,
+        backend=chosen.kind,
+        retry_failed=retry_failed,
+    )
     console.print(
         f"instruction set {set_id}: {len(specs)} instructions, endpoint {chosen.name} "
         f"({chosen.kind}, {config_spec.model}), database {url}",
@@ -260,6 +238,56 @@ def run(
         )
         raise typer.Exit(130) from None
     flag_set(factory, set_id)
+    _export_set(factory, set_id, out, final)
+
+
+def _create_or_resume(
+    factory: sessionmaker[Session],
+    resume_key: str,
+    *,
+    name: str,
+    specs: list[tuple[int, InstructionSpec]],
+    config_spec: GenerationConfigSpec,
+    backend: str,
+    retry_failed: bool,
+) -> int:
+    """The id of the run's instruction set: created on the first run, resumed on a rerun."""
+    from reflectseq.db.session import transaction
+    from reflectseq.store.instruction_sets import (
+        create_instruction_set,
+        find_by_idempotency_key,
+        get_or_create_generation_config,
+    )
+    from reflectseq.store.loop import requeue_failed, requeue_stale
+
+    with transaction(factory) as session:
+        existing = find_by_idempotency_key(session, resume_key, submitted_by_key_id=None)
+        if existing is None:
+            config = get_or_create_generation_config(session, config_spec, backend=backend)
+            created = create_instruction_set(
+                session,
+                name=name,
+                config=config,
+                instructions=specs,
+                idempotency_key=resume_key,
+            )
+            return created.instruction_set.id
+        # A rerun: what an interrupted run left running has no worker any more.
+        requeue_stale(session, stale_after=timedelta(0), set_id=existing.id)
+        if retry_failed:
+            requeue_failed(session, existing.id)
+        return existing.id
+
+
+def _export_set(factory: sessionmaker[Session], set_id: int, out: Path, final: SetProgress) -> None:
+    """Write the set's dataset to ``out`` and say what the run produced."""
+    from reflectseq.db.session import transaction
+    from reflectseq.enums import ReviewFilter
+    from reflectseq.export.files import manifest_path_for
+    from reflectseq.export.filters import ExportFilters
+    from reflectseq.export.jobs import create_export, run_export_to
+    from reflectseq.export.spec import ExportSpec
+
     spec = ExportSpec(filters=ExportFilters(instruction_set_ids=[set_id], review=ReviewFilter.ANY))
     with transaction(factory) as session:
         export_id = create_export(session, spec).id
@@ -275,6 +303,14 @@ def run(
 @contextmanager
 def _progress_display(total: int) -> Iterator[Callable[[SetProgress], None] | None]:
     """A progress bar on a terminal; elsewhere nothing (the run logs each sequence instead)."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     if not console.is_terminal:
         yield None
         return
@@ -310,8 +346,14 @@ def flag_set(factory: sessionmaker[Session], set_id: int) -> None:
     there once rather than on every run. Over-length needs a tokenizer and is left to
     ``reflectseq flags compute``.
     """
+    from reflectseq.evaluation.benchmarks import BenchmarkError
+    from reflectseq.quality.benchmarks import humaneval_problems, mbpp_problems
+    from reflectseq.quality.compute import FlagComputer, compute_flags
+    from reflectseq.quality.contamination import ContaminationIndex
+    from reflectseq.quality.near_duplicates import NearDuplicateFinder
+
     problems = humaneval_problems()
     with suppress(BenchmarkError):
         problems += mbpp_problems()
-    computer = FlagComputer(ContaminationIndex(problems), NearDuplicateFinder(DEFAULT_THRESHOLD))
+    computer = FlagComputer(ContaminationIndex(problems), NearDuplicateFinder())
     compute_flags(factory, computer, instruction_set_ids=[set_id])

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
 import typer
 
-from reflectseq.settings import Settings, get_settings
+if TYPE_CHECKING:
+    from reflectseq.settings import Settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -24,9 +26,9 @@ def serve_worker_metrics(port: int) -> None:
     if not os.environ.get(MULTIPROC_ENV):
         os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="reflectseq-metrics-")
         os.execv(sys.executable, [sys.executable, "-m", "reflectseq", *sys.argv[1:]])
-    from prometheus_client import start_http_server  # noqa: PLC0415
+    from prometheus_client import start_http_server
 
-    from reflectseq.metrics import event_registry  # noqa: PLC0415
+    from reflectseq.metrics import event_registry
 
     start_http_server(port, registry=event_registry())
 
@@ -56,6 +58,8 @@ def worker(
     ),
 ) -> None:
     """Start a worker; run as many as you like on any number of hosts."""
+    from reflectseq.settings import get_settings
+
     settings = get_settings()
     if settings.embedded:
         typer.echo(
@@ -66,7 +70,7 @@ def worker(
         raise typer.Exit(2)
     if metrics_port is not None:
         serve_worker_metrics(metrics_port)
-    from workers.celery_app import app  # noqa: PLC0415 - Celery loads only for this command
+    from workers.celery_app import app
 
     if beat:
         _house_keep_when_ready(settings)
@@ -85,10 +89,10 @@ def worker(
 
 def _house_keep_when_ready(settings: Settings) -> None:
     """Start the housekeeper thread in this (the main) process once the pool runs."""
-    from celery.signals import worker_ready  # noqa: PLC0415
+    from celery.signals import worker_ready
 
-    from workers.housekeeping import fleet_housekeeper  # noqa: PLC0415
-    from workers.runtime import redis_client  # noqa: PLC0415
+    from workers.housekeeping import fleet_housekeeper
+    from workers.runtime import redis_client
 
     def start(**_: object) -> None:
         redis = redis_client(settings)
