@@ -16,6 +16,7 @@ from redis import Redis
 from sqlalchemy.orm import sessionmaker
 
 from api.auth import KeyCache
+from api.document_cache import DocumentCache
 from api.errors import install_error_handlers
 from api.interactive import InteractiveBudget
 from api.limits import BodySizeLimit
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bind=engine_for(settings.database_url).execution_options(isolation_level="AUTOCOMMIT")
     )
     app.state.key_cache = KeyCache(settings.api_key_cache_s)
+    app.state.document_cache = DocumentCache(settings.sequence_cache_mb * 2**20)
     # Read once at start: a malformed endpoints file stops the API here, not at a submission.
     app.state.endpoints = load_registry(settings)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None

@@ -12,10 +12,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from reflectseq.db.base import utcnow
+from reflectseq.db.block_search import content_matches
 from reflectseq.db.models import Block, Message, Review, Sequence, User
 from reflectseq.db.review_models import BlockEdit
 from reflectseq.enums import BlockKind, ReviewStatus, SequenceStatus
@@ -23,6 +24,7 @@ from reflectseq.quality.flags import FLAG_KEYS, Flag
 from reflectseq.sandbox.models import ExecutionResult
 from reflectseq.storable import unstorable
 from reflectseq.store.audit import AuditAction, record
+from reflectseq.store.document_versions import mark_document_changed
 from reflectseq.store.errors import InvalidState, NotFound, domain_errors
 
 # Why a sequence is rejected. Codes are stored; labels are what the dashboard shows.
@@ -65,27 +67,6 @@ class QueueFilter:
     search: str | None = None
 
 
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _text_match(dialect: str, search: str) -> ColumnElement[bool]:
-    """Blocks whose content matches ``search``.
-
-    Postgres uses its full-text search (``websearch_to_tsquery``: quoted phrases, ``-word``,
-    ``or``) with the ``simple`` configuration, which keeps identifiers like ``two_sum`` whole
-    instead of stemming them as English. SQLite, the embedded single-user default, falls back to
-    every word appearing as a substring.
-    """
-    if dialect == "postgresql":
-        config: ColumnElement[str] = literal_column("'simple'::regconfig")
-        return func.to_tsvector(config, Block.content).op("@@")(
-            func.websearch_to_tsquery(config, search)
-        )
-    words = search.split()
-    return and_(*(Block.content.ilike(f"%{_escape_like(w)}%", escape="\\") for w in words))
-
-
 def _conditions(filters: QueueFilter, dialect: str) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.instruction_set_id is not None:
@@ -102,11 +83,13 @@ def _conditions(filters: QueueFilter, dialect: str) -> list[ColumnElement[bool]]
         # Flag writers drop a cleared flag's key, so a present key means the flag is raised.
         conditions.append(Sequence.flags[FLAG_KEYS[filters.flag]].as_string().is_not(None))
     if filters.search and filters.search.strip():
-        conditions.append(
-            exists()
-            .where(Message.sequence_id == Sequence.id, Block.message_id == Message.id)
-            .where(_text_match(dialect, filters.search.strip()))
+        # A semi-join on the matching blocks: the search index finds them, wherever they lie.
+        matching = (
+            select(Message.sequence_id)
+            .join(Block, Block.message_id == Message.id)
+            .where(content_matches(dialect, Block.id, Block.content, filters.search.strip()))
         )
+        conditions.append(Sequence.id.in_(matching))
     return conditions
 
 
@@ -275,13 +258,29 @@ def review_summaries(
 
 
 def reviewable_languages(session: Session) -> list[str]:
-    """Languages of the completed sequences, for the queue's language filter."""
+    """Languages of the completed sequences, for the queue's language filter.
+
+    A loose index scan over ``(language, final_pass)``: a recursive query steps from one
+    language to the next with one index probe each, instead of reading every sequence for a
+    DISTINCT (a handful of languages, a million sequences).
+    """
+    languages = select(func.min(Sequence.language).label("language")).cte(
+        "languages", recursive=True
+    )
+    following = (
+        select(func.min(Sequence.language))
+        .where(Sequence.language > languages.c.language)
+        .scalar_subquery()
+    )
+    languages = languages.union_all(select(following).where(languages.c.language.is_not(None)))
+    completed = exists().where(
+        Sequence.language == languages.c.language, Sequence.status == SequenceStatus.COMPLETED
+    )
     return list(
         session.scalars(
-            select(Sequence.language)
-            .where(Sequence.status == SequenceStatus.COMPLETED)
-            .distinct()
-            .order_by(Sequence.language)
+            select(languages.c.language)
+            .where(languages.c.language.is_not(None), completed)
+            .order_by(languages.c.language)
         )
     )
 
@@ -378,7 +377,8 @@ def edit_block(
     """Store a new version of a block's text; the block row keeps the original untouched.
 
     Execution blocks are the sandbox's evidence and cannot be edited: a changed program gets
-    a new verdict by re-running it instead.
+    a new verdict by re-running it instead. This is the one place review edits are written, so
+    it is also where the sequence's document version is bumped (cached copies go stale).
     """
     _require_storable("content", content)
     _require_storable("note", note or "")
@@ -401,6 +401,7 @@ def edit_block(
     with domain_errors():
         session.add(edit)
         session.flush()
+    mark_document_changed(session, sequence_id)
     record(
         session,
         actor_id=editor_id,
@@ -539,31 +540,35 @@ SEQUENCE_STANDINGS = ("unreviewed", "in_progress", "accepted", "rejected", "conf
 
 
 def _sequence_standings(session: Session) -> dict[str, int]:
-    """How many completed sequences are unreviewed, in progress, accepted, rejected, disputed."""
+    """How many completed sequences are unreviewed, in progress, accepted, rejected, disputed.
+
+    Only reviewed sequences are grouped (reviews are few beside sequences); the unreviewed ones
+    are the rest of the completed count, which an index-only scan of ``(status, ...)`` gives
+    without reading the sequences themselves.
+    """
     accepted = func.sum(case((Review.status == ReviewStatus.ACCEPTED, 1), else_=0))
     rejected = func.sum(case((Review.status == ReviewStatus.REJECTED, 1), else_=0))
     per_sequence = (
-        select(
-            Sequence.id.label("sequence_id"),
-            func.count(Review.id).label("reviews"),
-            func.coalesce(accepted, 0).label("accepted"),
-            func.coalesce(rejected, 0).label("rejected"),
-        )
-        .outerjoin(Review, Review.sequence_id == Sequence.id)
+        select(accepted.label("accepted"), rejected.label("rejected"))
+        .join(Sequence, Sequence.id == Review.sequence_id)
         .where(Sequence.status == SequenceStatus.COMPLETED)
-        .group_by(Sequence.id)
+        .group_by(Review.sequence_id)
         .subquery()
     )
     standing = case(
         (and_(per_sequence.c.accepted > 0, per_sequence.c.rejected > 0), "conflict"),
         (per_sequence.c.accepted > 0, "accepted"),
         (per_sequence.c.rejected > 0, "rejected"),
-        (per_sequence.c.reviews > 0, "in_progress"),
-        else_="unreviewed",
+        else_="in_progress",
     ).label("standing")
     counts = dict.fromkeys(SEQUENCE_STANDINGS, 0)
     for name, count in session.execute(select(standing, func.count()).group_by(standing)):
         counts[str(name)] = int(count)
+    completed = session.scalar(
+        select(func.count()).where(Sequence.status == SequenceStatus.COMPLETED)
+    )
+    # Two statements may see two moments of a busy table: never report a negative count.
+    counts["unreviewed"] = max(0, int(completed or 0) - sum(counts.values()))
     return counts
 
 
