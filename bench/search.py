@@ -76,7 +76,7 @@ POPULATE = [
     " SELECT g, g, 0, 'assistant', 'reflection', now() FROM generate_series(1, :n) AS g",
     "INSERT INTO block (id, message_id, index, kind, content, language, truncated,"
     " passed_with_errors, created_at)"
-    " SELECT g, g, 0, 'code', format(E'def %s_%s(values):\\n    \"\"\"%s the %s values.\"\"\""
+    ' SELECT g, g, 0, \'code\', format(E\'def %s_%s(values):\\n    """%s the %s values."""'
     "\\n    return sorted(values)  # %s%s',"
     " (ARRAY['solve','count','merge','parse','reverse','rotate','search'])[g % 7 + 1], g,"
     " (ARRAY['Solve','Count','Merge','Parse','Reverse','Rotate','Search'])[g % 7 + 1],"
