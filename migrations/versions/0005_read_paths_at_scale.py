@@ -4,7 +4,8 @@ Postgres gets a GIN index on the ``simple`` text-search vector of each block's c
 100,000 characters, so no block can exceed the 1 MB limit of a tsvector), the very expression the
 queue search matches against. SQLite gets an external-content FTS5 table with the trigram
 tokenizer, kept in step with ``block`` by triggers, so the embedded queue's substring search reads
-an index instead of every block. ``sequence.document_version`` is bumped by every review edit; with
+an index instead of every block. ``(status, language)`` on ``sequence`` lets the dashboard count
+completed sequences and list their languages from the index alone. ``sequence.document_version`` is bumped by every review edit; with
 ``updated_at`` it names the version of a sequence's API document (its ETag and cache key).
 
 A later migration that alters ``block`` in SQLite batch mode (which copies the table and drops the
@@ -46,6 +47,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("document_version", sa.Integer(), nullable=False, server_default="0")
         )
+    op.create_index(
+        op.f("ix_sequence_status_language"), "sequence", ["status", "language"], unique=False
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE INDEX ix_block_content_search ON block "
@@ -63,5 +67,6 @@ def downgrade() -> None:
         for trigger in ("insert", "delete", "update"):
             op.execute(f"DROP TRIGGER block_search_{trigger}")
         op.execute("DROP TABLE block_search")
+    op.drop_index(op.f("ix_sequence_status_language"), table_name="sequence")
     with op.batch_alter_table("sequence", schema=None) as batch_op:
         batch_op.drop_column("document_version")

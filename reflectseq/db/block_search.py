@@ -18,9 +18,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, bindparam, column, func, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    String,
+    and_,
+    any_,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy import table as table_clause
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import QueryableAttribute, Session
 
 # Only a block's first characters are indexed: a tsvector is limited to 1 MB, and 100,000
 # characters of at most 4 bytes each can never reach it, so no insert fails on the index.
@@ -30,7 +43,13 @@ SQLITE_SEARCH_TABLE = "block_search"
 POSTGRES_SEARCH_INDEX = "ix_block_content_search"
 TRIGRAM = 3
 
+# Past this many matching blocks a word counts as common (0.2% of a million blocks).
+HIT_CAP = 2_000
+# A word the statistics put in this share of the blocks is common without looking.
+COMMON_SHARE = 0.05
+
 _fts = table_clause(SQLITE_SEARCH_TABLE, column("rowid"))
+_block = table_clause("block", column("id"), column("content"))
 
 
 def postgres_search_vector(
@@ -71,15 +90,59 @@ def _fts5_phrase(word: str) -> str:
     return '"' + word.replace('"', '""') + '"'
 
 
+def _estimated_share(session: Session, match: ColumnElement[bool]) -> float:
+    """The planner's estimate of the share of blocks ``match`` selects (planning only)."""
+    statement = select(_block.c.id).where(match).compile(dialect=session.get_bind().dialect)
+    connection = session.connection()
+    plan = connection.exec_driver_sql(
+        f"EXPLAIN (FORMAT JSON) {statement}", statement.params
+    ).scalar_one()
+    blocks = connection.execute(
+        text("SELECT reltuples FROM pg_class WHERE oid = 'block'::regclass")
+    ).scalar_one()
+    return float(plan[0]["Plan"]["Plan Rows"]) / max(float(blocks), 1.0)
+
+
+def _postgres_hits(session: Session, match: ColumnElement[bool]) -> list[int] | None:
+    """Ids of the blocks ``match`` selects, read through the GIN index; None for a common word.
+
+    The planner cannot see what computing a vector costs (a few hundred times what it assumes),
+    nor how rare a word it has no statistics for is: it guesses 0.5% of the blocks, and with the
+    queue's ``LIMIT`` it then walks sequences in id order, vectorizing block after block, which
+    for a word found nowhere means every block (a minute at a million). So unless its statistics
+    know the word as common (``COMMON_SHARE``, well above that guess), the hits are read first,
+    sequential scans ruled out inside a savepoint rolled back at once (which ends the setting).
+    More than ``HIT_CAP`` of them also make the word common: walking in order finds its
+    matches early.
+    """
+    if _estimated_share(session, match) >= COMMON_SHARE:
+        return None
+    savepoint = session.begin_nested()
+    try:
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        hits = list(session.scalars(select(_block.c.id).where(match).limit(HIT_CAP + 1)))
+    finally:
+        savepoint.rollback()
+    return hits if len(hits) <= HIT_CAP else None
+
+
 def content_matches(
-    dialect: str,
+    session: Session,
     block_id: QueryableAttribute[int],
     content: QueryableAttribute[str],
     search: str,
 ) -> ColumnElement[bool]:
-    """Whether the block with ``block_id`` and ``content`` matches ``search``."""
-    if dialect == "postgresql":
+    """The condition selecting the blocks (``block_id``, ``content``) that match ``search``.
+
+    On Postgres, a word with at most ``HIT_CAP`` blocks becomes the list of those blocks; a
+    more common one stays a condition, which the planner rightly serves by walking sequences
+    in order (matches come early).
+    """
+    if session.get_bind().dialect.name == "postgresql":
         query = func.websearch_to_tsquery(SEARCH_CONFIG, search)
+        hits = _postgres_hits(session, postgres_search_vector(_block.c.content).op("@@")(query))
+        if hits is not None:
+            return block_id == any_(bindparam(None, hits, ARRAY(BigInteger)))
         return postgres_search_vector(content).op("@@")(query)
     words = search.split()
     indexed = [word for word in words if len(word) >= TRIGRAM]

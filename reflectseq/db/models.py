@@ -216,6 +216,7 @@ class Sequence(TimestampMixin, Base):
         CheckConstraint("rounds >= 0", name="rounds_non_negative"),
         Index(None, "instruction_set_id", "status"),
         Index(None, "status", "heartbeat_at"),
+        Index(None, "status", "language"),
         Index(None, "language", "final_pass"),
         Index(None, "created_at"),
     )

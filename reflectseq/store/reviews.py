@@ -67,7 +67,7 @@ class QueueFilter:
     search: str | None = None
 
 
-def _conditions(filters: QueueFilter, dialect: str) -> list[ColumnElement[bool]]:
+def _conditions(session: Session, filters: QueueFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.instruction_set_id is not None:
         conditions.append(Sequence.instruction_set_id == filters.instruction_set_id)
@@ -87,16 +87,16 @@ def _conditions(filters: QueueFilter, dialect: str) -> list[ColumnElement[bool]]
         matching = (
             select(Message.sequence_id)
             .join(Block, Block.message_id == Message.id)
-            .where(content_matches(dialect, Block.id, Block.content, filters.search.strip()))
+            .where(content_matches(session, Block.id, Block.content, filters.search.strip()))
         )
         conditions.append(Sequence.id.in_(matching))
     return conditions
 
 
-def _reviewable(filters: QueueFilter, dialect: str) -> Select[Sequence]:
+def _reviewable(session: Session, filters: QueueFilter) -> Select[Sequence]:
     """Finished sequences matching ``filters``: only completed ones have both stages to judge."""
     return select(Sequence).where(
-        Sequence.status == SequenceStatus.COMPLETED, *_conditions(filters, dialect)
+        Sequence.status == SequenceStatus.COMPLETED, *_conditions(session, filters)
     )
 
 
@@ -104,7 +104,7 @@ def search_sequences(
     session: Session, filters: QueueFilter, *, after_id: int | None, limit: int
 ) -> tuple[list[Sequence], int | None]:
     """A page of reviewable sequences matching ``filters`` by id, and the id to continue after."""
-    query = _reviewable(filters, session.get_bind().dialect.name)
+    query = _reviewable(session, filters)
     if after_id is not None:
         query = query.where(Sequence.id > after_id)
     rows = list(session.scalars(query.order_by(Sequence.id).limit(limit + 1)))
@@ -122,7 +122,7 @@ def _open_claim(
         select(Review)
         .join(Sequence, Sequence.id == Review.sequence_id)
         .where(Review.reviewer_id == reviewer_id, Review.status == ReviewStatus.PENDING)
-        .where(*_conditions(filters, session.get_bind().dialect.name))
+        .where(*_conditions(session, filters))
         .order_by(Review.sequence_id)
         .limit(1)
     )
@@ -142,7 +142,7 @@ def _claim_new(
     taken = select(func.count()).where(Review.sequence_id == Sequence.id).scalar_subquery()
     mine = exists().where(Review.sequence_id == Sequence.id, Review.reviewer_id == reviewer_id)
     query = (
-        _reviewable(filters, session.get_bind().dialect.name)
+        _reviewable(session, filters)
         .where(~mine, taken < overlap)
         .order_by(Sequence.id)
         .limit(1)
@@ -260,26 +260,26 @@ def review_summaries(
 def reviewable_languages(session: Session) -> list[str]:
     """Languages of the completed sequences, for the queue's language filter.
 
-    A loose index scan over ``(language, final_pass)``: a recursive query steps from one
-    language to the next with one index probe each, instead of reading every sequence for a
-    DISTINCT (a handful of languages, a million sequences).
+    A loose index scan over ``(status, language)``: a recursive query steps from one language
+    to the next with one index probe each, instead of reading every sequence for a DISTINCT
+    (a handful of languages, a million sequences).
     """
-    languages = select(func.min(Sequence.language).label("language")).cte(
-        "languages", recursive=True
+    completed = Sequence.status == SequenceStatus.COMPLETED
+    languages = (
+        select(func.min(Sequence.language).label("language"))
+        .where(completed)
+        .cte("languages", recursive=True)
     )
     following = (
         select(func.min(Sequence.language))
-        .where(Sequence.language > languages.c.language)
+        .where(completed, Sequence.language > languages.c.language)
         .scalar_subquery()
     )
     languages = languages.union_all(select(following).where(languages.c.language.is_not(None)))
-    completed = exists().where(
-        Sequence.language == languages.c.language, Sequence.status == SequenceStatus.COMPLETED
-    )
     return list(
         session.scalars(
             select(languages.c.language)
-            .where(languages.c.language.is_not(None), completed)
+            .where(languages.c.language.is_not(None))
             .order_by(languages.c.language)
         )
     )
@@ -542,16 +542,15 @@ SEQUENCE_STANDINGS = ("unreviewed", "in_progress", "accepted", "rejected", "conf
 def _sequence_standings(session: Session) -> dict[str, int]:
     """How many completed sequences are unreviewed, in progress, accepted, rejected, disputed.
 
-    Only reviewed sequences are grouped (reviews are few beside sequences); the unreviewed ones
-    are the rest of the completed count, which an index-only scan of ``(status, ...)`` gives
-    without reading the sequences themselves.
+    Only the reviews are grouped (they are few beside the sequences): a review is only ever
+    opened on a completed sequence (``get_or_open_review``, the queue), so the reviewed
+    sequences are completed ones. The unreviewed are the rest of the completed count, which an
+    index-only scan of ``(status, language)`` gives without reading the sequences themselves.
     """
     accepted = func.sum(case((Review.status == ReviewStatus.ACCEPTED, 1), else_=0))
     rejected = func.sum(case((Review.status == ReviewStatus.REJECTED, 1), else_=0))
     per_sequence = (
         select(accepted.label("accepted"), rejected.label("rejected"))
-        .join(Sequence, Sequence.id == Review.sequence_id)
-        .where(Sequence.status == SequenceStatus.COMPLETED)
         .group_by(Review.sequence_id)
         .subquery()
     )
