@@ -123,7 +123,9 @@ def seed(url: str) -> tuple[str, int]:
     factory = make_session_factory(engine)
     with transaction(factory) as session:
         key = create_api_key(session, name="bench", role=ApiRole.ADMIN).plain_key
-        config = get_or_create_generation_config(session, GenerationConfigSpec())
+        config = get_or_create_generation_config(
+            session, GenerationConfigSpec(endpoint="local", model="bench-model"), backend="local"
+        )
         created = create_instruction_set(
             session,
             name="bench-read",

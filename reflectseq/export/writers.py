@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from enum import StrEnum
+from json.encoder import encode_basestring
 from typing import Any
 
 from reflectseq.enums import BlockKind, ExportFormat
@@ -118,6 +119,32 @@ def generation_data(sequence: LoadedSequence) -> RecordData:
     }
 
 
+def record_json_line(data: RecordData) -> str:
+    """``json.dumps(data, ensure_ascii=False)`` of record data, assembled around its strings.
+
+    Every string is escaped by ``encode_basestring``, the C function ``json.dumps`` itself uses
+    without ``ensure_ascii``; only the fixed skeleton (keys, ``", "`` and ``": "``) is written
+    here. The general encoder spends most of its time on that skeleton, a fifth of an export
+    (tests compare the two outputs byte for byte).
+    """
+    messages = ", ".join(
+        '{"role": '
+        + encode_basestring(message["role"])
+        + ', "content": ['
+        + ", ".join(
+            '{"type": '
+            + encode_basestring(block["type"])
+            + ', "content": '
+            + encode_basestring(block["content"])
+            + "}"
+            for block in message["content"]
+        )
+        + "]}"
+        for message in data["messages"]
+    )
+    return '{"messages": [' + messages + '], "type": ' + encode_basestring(data["type"]) + "}"
+
+
 def reflection_record(sequence: LoadedSequence) -> Record:
     """The four-message ReflectionCoder record of a sequence."""
     return Record.model_validate(reflection_data(sequence))
@@ -191,7 +218,7 @@ def line_writer(
         if escape_special_tokens:
             return lambda sequence: record_of(sequence).to_json_line()
         # The same bytes as ``Record.to_json_line`` (tests compare the two).
-        return lambda sequence: json.dumps(build(sequence), ensure_ascii=False)
+        return lambda sequence: record_json_line(build(sequence))
     chat = openai_record if export_format is ExportFormat.OPENAI else sharegpt_record
     return lambda sequence: json.dumps(
         chat(record_of(sequence), rendering, sequence.language), ensure_ascii=False
