@@ -32,7 +32,7 @@ from api.routes import (
     sequences,
 )
 from reflectseq import __version__
-from reflectseq.db.session import engine_for, session_factory_for
+from reflectseq.db.session import read_engine_for, session_factory_for
 from reflectseq.llm.endpoints import load_registry
 from reflectseq.settings import Settings, get_settings
 
@@ -72,9 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.session_factory = session_factory_for(settings.database_url)
-    app.state.read_session_factory = sessionmaker(
-        bind=engine_for(settings.database_url).execution_options(isolation_level="AUTOCOMMIT")
-    )
+    app.state.read_session_factory = sessionmaker(bind=read_engine_for(settings.database_url))
     app.state.key_cache = KeyCache(settings.api_key_cache_s)
     app.state.document_cache = DocumentCache(settings.sequence_cache_mb * 2**20)
     # Read once at start: a malformed endpoints file stops the API here, not at a submission.
