@@ -4,9 +4,12 @@ Postgres matches words with its full-text search: ``websearch_to_tsquery`` (quot
 ``-word``, ``or``) against the ``simple`` vector of a block, which lowercases but does not stem,
 so code identifiers match as written (``two_sum`` is the phrase ``two <-> sum``). A GIN index on
 exactly that vector serves the match; the expression here and the index must stay identical, or
-the planner falls back to computing the vector of every block. pg_trgm's substring matching was
-left aside: its index over every block's full text is several times the size of the text, and
-reviewers search for words and identifiers, which the word index finds.
+the planner falls back to computing the vector of every block. Unless the statistics know a word
+as common, its matching blocks are listed through the index before the queue query runs (see
+``_postgres_hits``), so a rare or absent word never sends the planner walking every block.
+pg_trgm's substring matching was left aside: its index over every block's full text is several
+times the size of the text, and reviewers search for words and identifiers, which the word index
+finds.
 
 SQLite, the embedded single-user mode, keeps its substring semantics (every word appears in the
 block, case-insensitively) with an FTS5 table using the trigram tokenizer: a quoted term of three
