@@ -16,6 +16,7 @@ from redis import Redis
 from sqlalchemy.orm import sessionmaker
 
 from api.auth import KeyCache
+from api.document_cache import DocumentCache
 from api.errors import install_error_handlers
 from api.interactive import InteractiveBudget
 from api.limits import BodySizeLimit
@@ -31,7 +32,7 @@ from api.routes import (
     sequences,
 )
 from reflectseq import __version__
-from reflectseq.db.session import engine_for, session_factory_for
+from reflectseq.db.session import read_engine_for, session_factory_for
 from reflectseq.llm.endpoints import load_registry
 from reflectseq.settings import Settings, get_settings
 
@@ -71,10 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.session_factory = session_factory_for(settings.database_url)
-    app.state.read_session_factory = sessionmaker(
-        bind=engine_for(settings.database_url).execution_options(isolation_level="AUTOCOMMIT")
-    )
+    app.state.read_session_factory = sessionmaker(bind=read_engine_for(settings.database_url))
     app.state.key_cache = KeyCache(settings.api_key_cache_s)
+    app.state.document_cache = DocumentCache(settings.sequence_cache_mb * 2**20)
     # Read once at start: a malformed endpoints file stops the API here, not at a submission.
     app.state.endpoints = load_registry(settings)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.document_cache import DocumentCache
 from reflectseq.llm.endpoints import EndpointRegistry
 from reflectseq.settings import Settings
 
@@ -44,3 +45,12 @@ async def get_read_session_factory(request: Request) -> sessionmaker[Session]:
 
 
 ReadSessionFactory = Annotated[sessionmaker[Session], Depends(get_read_session_factory)]
+
+
+async def get_document_cache(request: Request) -> DocumentCache:
+    """The app's cache of serialized finished sequences."""
+    cache: DocumentCache = request.app.state.document_cache
+    return cache
+
+
+DocumentCacheDep = Annotated[DocumentCache, Depends(get_document_cache)]

@@ -93,9 +93,9 @@ def populate(url: str, sequences: int) -> list[int]:
     small = sequences // 10
     with psycopg.connect(conninfo) as connection:
         config_id = connection.execute(
-            "INSERT INTO generation_config (config_hash, backend, model, sampling, prompt_version,"
-            " max_rounds, show_tests, created_at) VALUES (%s, 'openai', 'bench-model', '{}',"
-            " 'v1', 4, true, now()) RETURNING id",
+            "INSERT INTO generation_config (config_hash, backend, endpoint, model, sampling,"
+            " prompt_version, max_rounds, show_tests, created_at) VALUES (%s, 'openai',"
+            " 'default', 'bench-model', '{}', 'v1', 4, true, now()) RETURNING id",
             (uuid.uuid4().hex,),
         ).fetchone()[0]  # type: ignore[index]
         set_ids = [
@@ -161,7 +161,7 @@ def populate(url: str, sequences: int) -> list[int]:
         _copy_rows(
             connection,
             "COPY block (message_id, index, kind, content, language, execution_status,"
-            " truncated, created_at) FROM STDIN",
+            " truncated, passed_with_errors, created_at) FROM STDIN",
             (
                 (
                     n * 4 + message,
@@ -170,6 +170,7 @@ def populate(url: str, sequences: int) -> list[int]:
                     content,
                     "py" if kind == "code" else None,
                     status,
+                    False,
                     False,
                     "2026-01-01T00:00:00Z",
                 )

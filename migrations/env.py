@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 
 from reflectseq.db import models  # noqa: F401  (registers every table on Base.metadata)
 from reflectseq.db.base import Base
+from reflectseq.db.block_search import autogenerate_filter
 
 config = context.config
 target_metadata = Base.metadata
@@ -24,6 +25,7 @@ def run_migrations_online() -> None:
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
             compare_server_default=True,
+            include_object=autogenerate_filter(connection.dialect.name),
         )
         with context.begin_transaction():
             context.run_migrations()

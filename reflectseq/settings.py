@@ -83,6 +83,15 @@ class Settings(BaseSettings):
             "(seconds); a revoked key keeps working that long at most. 0 checks every request."
         ),
     )
+    sequence_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        le=65536,
+        description=(
+            "Memory each API process gives to serialized finished sequences for "
+            "`GET /v1/sequences/{id}` (MiB); 0 builds every response from the database."
+        ),
+    )
     sse_poll_interval_s: float = Field(
         default=1.0,
         gt=0,

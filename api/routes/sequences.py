@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from api.auth import Reviewer
-from api.deps import ReadSessionFactory, SessionFactory
+from api.deps import DocumentCacheDep, ReadSessionFactory, SessionFactory
+from api.document_cache import etag_matches
 from api.errors import AUTH_RESPONSES, NOT_FOUND_RESPONSE, ApiError
 from api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, decode_cursor, encode_cursor
 from api.schemas import (
@@ -20,6 +21,7 @@ from api.schemas import (
 from reflectseq.db.session import transaction
 from reflectseq.enums import ReviewStatus, SequenceStatus
 from reflectseq.specs import MAX_INT32
+from reflectseq.store.document_versions import document_version
 from reflectseq.store.errors import NotFound
 from reflectseq.store.queries import SequenceFilter, list_sequences, sequence_document_json
 
@@ -89,17 +91,44 @@ def list_sequences_route(
 @router.get(
     "/{sequence_id}",
     response_model=SequenceDetailOut,
-    responses={**AUTH_RESPONSES, **NOT_FOUND_RESPONSE},
+    responses={
+        **AUTH_RESPONSES,
+        **NOT_FOUND_RESPONSE,
+        304: {"description": "The finished sequence is unchanged since the ETag given."},
+    },
     summary="Get a sequence with its messages and blocks",
 )
 def get_sequence_route(
-    sequence_id: Annotated[int, Path(ge=1, le=MAX_ID)], _: Reviewer, factory: ReadSessionFactory
+    sequence_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    _: Reviewer,
+    factory: ReadSessionFactory,
+    cache: DocumentCacheDep,
+    if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> Response:
-    """The instruction, then every message and its blocks in order."""
+    """The instruction, then every message and its blocks in order.
+
+    A finished sequence carries an `ETag`; send it back as `If-None-Match` to get 304 while the
+    sequence is unchanged (review edits and stored flags change it).
+    """
     with factory() as session:
-        document = sequence_document_json(session, sequence_id)
+        version = document_version(session, sequence_id)
+        if version is None:
+            raise NotFound("sequence", sequence_id)
+        etag = version.etag
+        if etag is None:
+            document = sequence_document_json(session, sequence_id)
+        elif etag_matches(if_none_match, etag):
+            return Response(status_code=304, headers={"ETag": etag})
+        else:
+            document = cache.get(etag)
+            if document is None:
+                # Built after the version was read, so a body is never older than its key.
+                document = sequence_document_json(session, sequence_id)
+                if document is not None:
+                    cache.put(etag, document)
     if document is None:
         raise NotFound("sequence", sequence_id)
+    headers = {} if etag is None else {"ETag": etag, "Cache-Control": "no-cache"}
     # Sent as the store produced it: validating 20+ blocks through the response model on every
     # request would cost more than the query (the OpenAPI tests check the shape).
-    return Response(document, media_type="application/json")
+    return Response(document, media_type="application/json", headers=headers)

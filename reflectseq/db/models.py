@@ -21,10 +21,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    column,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from reflectseq.db.base import Base, BigId, JsonDoc, str_enum, utcnow
+from reflectseq.db.block_search import postgres_search_vector
 from reflectseq.enums import (
     ApiRole,
     BlockKind,
@@ -198,6 +200,8 @@ class Sequence(TimestampMixin, Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(200))
     flags: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    # Bumped by every review edit; with updated_at it versions the API document (ETag, cache).
+    document_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     heartbeat_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -215,6 +219,7 @@ class Sequence(TimestampMixin, Base):
         CheckConstraint("rounds >= 0", name="rounds_non_negative"),
         Index(None, "instruction_set_id", "status"),
         Index(None, "status", "heartbeat_at"),
+        Index(None, "status", "language"),
         Index(None, "language", "final_pass"),
         Index(None, "created_at"),
     )
@@ -309,6 +314,12 @@ class Block(Base):
             "(kind = 'execution') = (execution_status IS NOT NULL)",
             name="execution_status_iff_execution",
         ),
+        # The queue search's word index (Postgres; SQLite's FTS5 table is outside the metadata).
+        Index(
+            "ix_block_content_search",
+            postgres_search_vector(column("content")),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
     )
 
 

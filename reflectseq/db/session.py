@@ -27,8 +27,13 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Create an engine with the settings each backend needs."""
+def make_engine(url: str, *, echo: bool = False, pre_ping: bool = True) -> Engine:
+    """Create an engine with the settings each backend needs.
+
+    ``pre_ping`` checks a pooled Postgres connection with a round trip before handing it out;
+    hot single-statement reads turn it off (that round trip costs as much as their statement)
+    and let a connection the server dropped fail one request, after which the pool is renewed.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -36,7 +41,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_pre_ping=pre_ping)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -62,6 +67,13 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def engine_for(url: str, *, echo: bool = False) -> Engine:
     """One engine (and pool) per URL per process."""
     return make_engine(url, echo=echo)
+
+
+@lru_cache(maxsize=8)
+def read_engine_for(url: str) -> Engine:
+    """One engine per URL per process for reads of one statement: autocommit (no BEGIN and
+    COMMIT round trips) and no liveness ping."""
+    return make_engine(url, pre_ping=False).execution_options(isolation_level="AUTOCOMMIT")
 
 
 def session_factory_for(url: str) -> sessionmaker[Session]:

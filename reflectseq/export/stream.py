@@ -29,6 +29,7 @@ from reflectseq.db.models import Block, Instruction, Message
 from reflectseq.db.review_models import BlockEdit
 from reflectseq.export.filters import ExportFilters, selected_sequences
 from reflectseq.export.loaded import LoadedBlock, LoadedMessage, LoadedSequence
+from reflectseq.export.read_ahead import read_ahead
 
 STREAM_BATCH_ROWS = 5_000
 
@@ -103,22 +104,19 @@ def count_selected(session: Session, filters: ExportFilters) -> int:
 def _loaded(rows: list[Seq[Any]], *, with_instruction: bool) -> LoadedSequence:
     first = rows[0]
     offset = _SEQUENCE_COLUMNS_WITH_INSTRUCTION if with_instruction else _SEQUENCE_COLUMNS
-    messages = [
-        LoadedMessage(
-            index=index,
-            role=group[0][offset + 1],
-            blocks=tuple(
-                LoadedBlock(
-                    kind=row[offset + 2],
-                    content=row[offset + 3] if row[offset + 5] is None else row[offset + 5],
-                    language=row[offset + 4],
-                    passed_with_errors=bool(row[offset + 6]),
-                )
-                for row in group
-            ),
-        )
-        for index, group in ((key, list(items)) for key, items in groupby(rows, itemgetter(offset)))
-    ]
+    messages: list[LoadedMessage] = []
+    edited = 0
+    # Each block row unpacked once, positionally: this loop runs for every exported block.
+    tails = (row[offset:] for row in rows)
+    for index, group in groupby(tails, itemgetter(0)):
+        block_rows = list(group)
+        blocks = []
+        for _, _, kind, stored, language, edit, passed_with_errors in block_rows:
+            if edit is not None:
+                edited += 1
+            content = stored if edit is None else edit
+            blocks.append(LoadedBlock(kind, content, language, bool(passed_with_errors)))
+        messages.append(LoadedMessage(index=index, role=block_rows[0][1], blocks=tuple(blocks)))
     return LoadedSequence(
         id=first[0],
         instruction_set_id=first[1],
@@ -132,7 +130,7 @@ def _loaded(rows: list[Seq[Any]], *, with_instruction: bool) -> LoadedSequence:
         instruction_text=first[9] if with_instruction else None,
         instruction_tests=first[10] if with_instruction else None,
         messages=tuple(messages),
-        edited_blocks=sum(row[offset + 5] is not None for row in rows),
+        edited_blocks=edited,
     )
 
 
@@ -148,9 +146,15 @@ def stream_sequences(
         _stream_query(filters, with_instruction=with_instruction),
         execution_options={"stream_results": True, "yield_per": STREAM_BATCH_ROWS},
     )
+    # On Postgres the server computes the next batch while this one is formatted.
+    ahead = (
+        read_ahead(result.partitions()) if session.get_bind().dialect.name == "postgresql" else None
+    )
     try:
-        rows_in_order = chain.from_iterable(result.partitions())
-        for _, rows in groupby(rows_in_order, itemgetter(0)):
+        batches = ahead if ahead is not None else result.partitions()
+        for _, rows in groupby(chain.from_iterable(batches), itemgetter(0)):
             yield _loaded(list(rows), with_instruction=with_instruction)
     finally:
+        if ahead is not None:
+            ahead.close()  # waits for the fetch in flight, so the cursor is idle when closed
         result.close()

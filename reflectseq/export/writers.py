@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from enum import StrEnum
+from json.encoder import encode_basestring
 from typing import Any
 
 from reflectseq.enums import BlockKind, ExportFormat
@@ -27,7 +28,6 @@ from reflectseq.format import (
     GENERATION_TYPE,
     REFLECTION_TYPE,
     Record,
-    RecordBlock,
     RecordBlockType,
     RecordMessage,
     RecordRole,
@@ -67,15 +67,23 @@ def _message(sequence: LoadedSequence, index: int, role: str) -> LoadedMessage:
     return message
 
 
-def _record_block(block: LoadedBlock, *, final_answer: bool, language: str) -> RecordBlock:
+# The record as plain data, shaped exactly as ``Record.model_dump(mode="json")``: the JSONL line
+# of the ReflectionCoder formats is this dumped directly, without building (and re-validating)
+# a ``Record`` for each of a hundred thousand sequences. The layout is right by construction.
+_BlockData = dict[str, str]
+_MessageData = dict[str, Any]
+RecordData = dict[str, Any]
+
+
+def _record_block(block: LoadedBlock, *, final_answer: bool, language: str) -> _BlockData:
     if final_answer and block.kind == BlockKind.CODE:
         # A final answer carries its code fenced inside text, as the reference data does.
-        return RecordBlock(type="text", content=fenced(block.content, block.language or language))
+        return {"type": "text", "content": fenced(block.content, block.language or language)}
     # BlockKind is a StrEnum: the stored string finds its member's entry without a conversion.
-    return RecordBlock(type=_RECORD_TYPES[block.kind], content=block.content)  # type: ignore[index]
+    return {"type": _RECORD_TYPES[block.kind], "content": block.content}  # type: ignore[index]
 
 
-def _record_message(sequence: LoadedSequence, index: int, role: RecordRole) -> RecordMessage:
+def _record_message(sequence: LoadedSequence, index: int, role: RecordRole) -> _MessageData:
     final_answer = index == FINAL_ANSWER
     blocks = [
         _record_block(block, final_answer=final_answer, language=sequence.language)
@@ -84,31 +92,67 @@ def _record_message(sequence: LoadedSequence, index: int, role: RecordRole) -> R
     ]
     if not blocks:
         raise IncompleteSequence(f"sequence {sequence.id} has an empty message {index}")
-    return RecordMessage(role=role, content=blocks)
+    return {"role": role, "content": blocks}
 
 
-def reflection_record(sequence: LoadedSequence) -> Record:
-    """The four-message ReflectionCoder record of a sequence."""
-    return Record(
-        messages=[
+def reflection_data(sequence: LoadedSequence) -> RecordData:
+    """The four-message ReflectionCoder record of a sequence, as plain data."""
+    return {
+        "messages": [
             _record_message(sequence, REFLECTION_INSTRUCTION, "user"),
             _record_message(sequence, REFLECTION_SEQUENCE, "assistant"),
             _record_message(sequence, ONE_OFF_INSTRUCTION, "user"),
             _record_message(sequence, FINAL_ANSWER, "assistant"),
         ],
-        type=REFLECTION_TYPE,
+        "type": REFLECTION_TYPE,
+    }
+
+
+def generation_data(sequence: LoadedSequence) -> RecordData:
+    """The two-message one-off record: the one-off instruction and the final answer."""
+    return {
+        "messages": [
+            _record_message(sequence, ONE_OFF_INSTRUCTION, "user"),
+            _record_message(sequence, FINAL_ANSWER, "assistant"),
+        ],
+        "type": GENERATION_TYPE,
+    }
+
+
+def record_json_line(data: RecordData) -> str:
+    """``json.dumps(data, ensure_ascii=False)`` of record data, assembled around its strings.
+
+    Every string is escaped by ``encode_basestring``, the C function ``json.dumps`` itself uses
+    without ``ensure_ascii``; only the fixed skeleton (keys, ``", "`` and ``": "``) is written
+    here. The general encoder spends most of its time on that skeleton, a fifth of an export
+    (tests compare the two outputs byte for byte).
+    """
+    messages = ", ".join(
+        '{"role": '
+        + encode_basestring(message["role"])
+        + ', "content": ['
+        + ", ".join(
+            '{"type": '
+            + encode_basestring(block["type"])
+            + ', "content": '
+            + encode_basestring(block["content"])
+            + "}"
+            for block in message["content"]
+        )
+        + "]}"
+        for message in data["messages"]
     )
+    return '{"messages": [' + messages + '], "type": ' + encode_basestring(data["type"]) + "}"
+
+
+def reflection_record(sequence: LoadedSequence) -> Record:
+    """The four-message ReflectionCoder record of a sequence."""
+    return Record.model_validate(reflection_data(sequence))
 
 
 def generation_record(sequence: LoadedSequence) -> Record:
     """The two-message one-off record: the one-off instruction and the final answer."""
-    return Record(
-        messages=[
-            _record_message(sequence, ONE_OFF_INSTRUCTION, "user"),
-            _record_message(sequence, FINAL_ANSWER, "assistant"),
-        ],
-        type=GENERATION_TYPE,
-    )
+    return Record.model_validate(generation_data(sequence))
 
 
 def render_blocks(message: RecordMessage, rendering: BlockRendering, language: str) -> str:
@@ -162,16 +206,19 @@ def line_writer(
     With ``escape_special_tokens`` every special-token string in the contents is escaped (see
     ``reflectseq.quality.special_text``), as the reference trainer needs.
     """
-    build = generation_record if export_format is ExportFormat.GENERATION else reflection_record
+    build = generation_data if export_format is ExportFormat.GENERATION else reflection_data
 
     def record_of(sequence: LoadedSequence) -> Record:
-        record = build(sequence)
+        record = Record.model_validate(build(sequence))
         if escape_special_tokens:
             return finder_for(sequence.flags).escaped(record)
         return record
 
     if export_format in (ExportFormat.REFLECTION, ExportFormat.GENERATION):
-        return lambda sequence: record_of(sequence).to_json_line()
+        if escape_special_tokens:
+            return lambda sequence: record_of(sequence).to_json_line()
+        # The same bytes as ``Record.to_json_line`` (tests compare the two).
+        return lambda sequence: record_json_line(build(sequence))
     chat = openai_record if export_format is ExportFormat.OPENAI else sharegpt_record
     return lambda sequence: json.dumps(
         chat(record_of(sequence), rendering, sequence.language), ensure_ascii=False

@@ -14,10 +14,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal_column, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from reflectseq.db.base import utcnow
+from reflectseq.db.block_search import content_matches
 from reflectseq.db.models import Block, Message, Review, Sequence, User
 from reflectseq.db.review_models import BlockEdit
 from reflectseq.enums import BlockKind, ReviewStatus, SequenceStatus
@@ -27,6 +28,7 @@ from reflectseq.storable import unstorable
 from reflectseq.store.audit import AuditAction, record
 from reflectseq.store.claims import ClaimRules, release_expired_claims, require_free_slot
 from reflectseq.store.edited import DECIDED, is_final_answer, record_answer_verdict, sequence_edited
+from reflectseq.store.document_versions import mark_document_changed
 from reflectseq.store.errors import InvalidState, NotFound, domain_errors
 
 # Why a sequence is rejected. Codes are stored; labels are what the dashboard shows.
@@ -69,28 +71,7 @@ class QueueFilter:
     search: str | None = None
 
 
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _text_match(dialect: str, search: str) -> ColumnElement[bool]:
-    """Blocks whose content matches ``search``.
-
-    Postgres uses its full-text search (``websearch_to_tsquery``: quoted phrases, ``-word``,
-    ``or``) with the ``simple`` configuration, which keeps identifiers like ``two_sum`` whole
-    instead of stemming them as English. SQLite, the embedded single-user default, falls back to
-    every word appearing as a substring.
-    """
-    if dialect == "postgresql":
-        config: ColumnElement[str] = literal_column("'simple'::regconfig")
-        return func.to_tsvector(config, Block.content).op("@@")(
-            func.websearch_to_tsquery(config, search)
-        )
-    words = search.split()
-    return and_(*(Block.content.ilike(f"%{_escape_like(w)}%", escape="\\") for w in words))
-
-
-def _conditions(filters: QueueFilter, dialect: str) -> list[ColumnElement[bool]]:
+def _conditions(session: Session, filters: QueueFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.instruction_set_id is not None:
         conditions.append(Sequence.instruction_set_id == filters.instruction_set_id)
@@ -106,18 +87,20 @@ def _conditions(filters: QueueFilter, dialect: str) -> list[ColumnElement[bool]]
         # Flag writers drop a cleared flag's key, so a present key means the flag is raised.
         conditions.append(Sequence.flags[FLAG_KEYS[filters.flag]].as_string().is_not(None))
     if filters.search and filters.search.strip():
-        conditions.append(
-            exists()
-            .where(Message.sequence_id == Sequence.id, Block.message_id == Message.id)
-            .where(_text_match(dialect, filters.search.strip()))
+        # A semi-join on the matching blocks: the search index finds them, wherever they lie.
+        matching = (
+            select(Message.sequence_id)
+            .join(Block, Block.message_id == Message.id)
+            .where(content_matches(session, Block.id, Block.content, filters.search.strip()))
         )
+        conditions.append(Sequence.id.in_(matching))
     return conditions
 
 
-def _reviewable(filters: QueueFilter, dialect: str) -> Select[Sequence]:
+def _reviewable(session: Session, filters: QueueFilter) -> Select[Sequence]:
     """Finished sequences matching ``filters``: only completed ones have both stages to judge."""
     return select(Sequence).where(
-        Sequence.status == SequenceStatus.COMPLETED, *_conditions(filters, dialect)
+        Sequence.status == SequenceStatus.COMPLETED, *_conditions(session, filters)
     )
 
 
@@ -125,7 +108,7 @@ def search_sequences(
     session: Session, filters: QueueFilter, *, after_id: int | None, limit: int
 ) -> tuple[list[Sequence], int | None]:
     """A page of reviewable sequences matching ``filters`` by id, and the id to continue after."""
-    query = _reviewable(filters, session.get_bind().dialect.name)
+    query = _reviewable(session, filters)
     if after_id is not None:
         query = query.where(Sequence.id > after_id)
     rows = list(session.scalars(query.order_by(Sequence.id).limit(limit + 1)))
@@ -143,7 +126,7 @@ def _open_claim(
         select(Review)
         .join(Sequence, Sequence.id == Review.sequence_id)
         .where(Review.reviewer_id == reviewer_id, Review.status == ReviewStatus.PENDING)
-        .where(*_conditions(filters, session.get_bind().dialect.name))
+        .where(*_conditions(session, filters))
         .order_by(Review.sequence_id)
         .limit(1)
     )
@@ -163,7 +146,7 @@ def _claim_new(
     taken = select(func.count()).where(Review.sequence_id == Sequence.id).scalar_subquery()
     mine = exists().where(Review.sequence_id == Sequence.id, Review.reviewer_id == reviewer_id)
     query = (
-        _reviewable(filters, session.get_bind().dialect.name)
+        _reviewable(session, filters)
         .where(~mine, taken < overlap)
         .order_by(Sequence.id)
         .limit(1)
@@ -288,13 +271,29 @@ def review_summaries(
 
 
 def reviewable_languages(session: Session) -> list[str]:
-    """Languages of the completed sequences, for the queue's language filter."""
+    """Languages of the completed sequences, for the queue's language filter.
+
+    A loose index scan over ``(status, language)``: a recursive query steps from one language
+    to the next with one index probe each, instead of reading every sequence for a DISTINCT
+    (a handful of languages, a million sequences).
+    """
+    completed = Sequence.status == SequenceStatus.COMPLETED
+    languages = (
+        select(func.min(Sequence.language).label("language"))
+        .where(completed)
+        .cte("languages", recursive=True)
+    )
+    following = (
+        select(func.min(Sequence.language))
+        .where(completed, Sequence.language > languages.c.language)
+        .scalar_subquery()
+    )
+    languages = languages.union_all(select(following).where(languages.c.language.is_not(None)))
     return list(
         session.scalars(
-            select(Sequence.language)
-            .where(Sequence.status == SequenceStatus.COMPLETED)
-            .distinct()
-            .order_by(Sequence.language)
+            select(languages.c.language)
+            .where(languages.c.language.is_not(None))
+            .order_by(languages.c.language)
         )
     )
 
@@ -397,7 +396,9 @@ def edit_block(
 
     Execution blocks are the sandbox's evidence and cannot be edited: a changed program gets
     a new verdict by re-running it instead. The sequence is then reopened for review
-    (``sequence_edited``); an edited final answer awaits its re-verification.
+    (``sequence_edited``); an edited final answer awaits its re-verification. This is the one
+    place review edits are written, so it is also where the sequence's document version is
+    bumped (cached copies go stale).
     """
     _require_storable("content", content)
     _require_storable("note", note or "")
@@ -420,6 +421,7 @@ def edit_block(
     with domain_errors():
         session.add(edit)
         session.flush()
+    mark_document_changed(session, sequence_id)
     record(
         session,
         actor_id=editor_id,
@@ -565,31 +567,34 @@ SEQUENCE_STANDINGS = ("unreviewed", "in_progress", "accepted", "rejected", "conf
 
 
 def _sequence_standings(session: Session) -> dict[str, int]:
-    """How many completed sequences are unreviewed, in progress, accepted, rejected, disputed."""
+    """How many completed sequences are unreviewed, in progress, accepted, rejected, disputed.
+
+    Only the reviews are grouped (they are few beside the sequences): a review is only ever
+    opened on a completed sequence (``get_or_open_review``, the queue), so the reviewed
+    sequences are completed ones. The unreviewed are the rest of the completed count, which an
+    index-only scan of ``(status, language)`` gives without reading the sequences themselves.
+    """
     accepted = func.sum(case((Review.status == ReviewStatus.ACCEPTED, 1), else_=0))
     rejected = func.sum(case((Review.status == ReviewStatus.REJECTED, 1), else_=0))
     per_sequence = (
-        select(
-            Sequence.id.label("sequence_id"),
-            func.count(Review.id).label("reviews"),
-            func.coalesce(accepted, 0).label("accepted"),
-            func.coalesce(rejected, 0).label("rejected"),
-        )
-        .outerjoin(Review, Review.sequence_id == Sequence.id)
-        .where(Sequence.status == SequenceStatus.COMPLETED)
-        .group_by(Sequence.id)
+        select(accepted.label("accepted"), rejected.label("rejected"))
+        .group_by(Review.sequence_id)
         .subquery()
     )
     standing = case(
         (and_(per_sequence.c.accepted > 0, per_sequence.c.rejected > 0), "conflict"),
         (per_sequence.c.accepted > 0, "accepted"),
         (per_sequence.c.rejected > 0, "rejected"),
-        (per_sequence.c.reviews > 0, "in_progress"),
-        else_="unreviewed",
+        else_="in_progress",
     ).label("standing")
     counts = dict.fromkeys(SEQUENCE_STANDINGS, 0)
     for name, count in session.execute(select(standing, func.count()).group_by(standing)):
         counts[str(name)] = int(count)
+    completed = session.scalar(
+        select(func.count()).where(Sequence.status == SequenceStatus.COMPLETED)
+    )
+    # Two statements may see two moments of a busy table: never report a negative count.
+    counts["unreviewed"] = max(0, int(completed or 0) - sum(counts.values()))
     return counts
 
 

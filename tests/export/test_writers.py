@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
@@ -15,7 +16,7 @@ from reflectseq.export.writers import (
     line_writer,
     reflection_record,
 )
-from reflectseq.format import parse_json_line, serialize_record
+from reflectseq.format import Record, parse_json_line, serialize_record
 
 
 def _sequence(*messages: tuple[str, list[LoadedBlock]], sequence_id: int = 7) -> LoadedSequence:
@@ -95,6 +96,26 @@ def test_reflection_line_is_the_reference_json_layout() -> None:
         {"type": "text", "content": "```python\ndef inc(x):\n    return x + 1\n```"}
     ]
     assert parse_json_line(line) == reflection_record(STORED)
+
+
+@pytest.mark.parametrize(
+    ("export_format", "build"),
+    [(ExportFormat.REFLECTION, reflection_record), (ExportFormat.GENERATION, generation_record)],
+)
+def test_lines_are_the_bytes_of_the_validated_record(
+    export_format: ExportFormat, build: Callable[[LoadedSequence], Record]
+) -> None:
+    """The line is dumped from plain data; it must equal the validated record's own line."""
+    awkward = 'caf\u00e9 \u2028 \x00\x1f "quoted" \\ \ud83d\ude00 <|code|>\n\t'
+    tricky = _sequence(
+        ("user", [LoadedBlock("text", awkward)]),
+        ("assistant", [LoadedBlock("code", awkward, "py"), LoadedBlock("execution", awkward)]),
+        ("user", [LoadedBlock("text", awkward)]),
+        ("assistant", [LoadedBlock("code", awkward, None), LoadedBlock("analysis", awkward)]),
+    )
+    for sequence in (STORED, tricky):
+        line = line_writer(export_format, BlockRendering.FENCES)(sequence)
+        assert line == build(sequence).to_json_line()
 
 
 def test_generation_record_is_the_one_off_pair() -> None:

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from reflectseq.db import block_search
 from reflectseq.db.models import Block, Message, Review
 from reflectseq.db.review_models import AuditEntry
 from reflectseq.db.session import transaction
@@ -116,6 +117,39 @@ def test_filters_and_full_text_search_narrow_the_queue(
         assert found(QueueFilter(search="reverse_list")) == [flagged[0].id]
         assert found(QueueFilter(search="subtracts")) == [plain[0].id]
         assert found(QueueFilter(search="no such words")) == []
+
+
+def test_every_search_path_finds_the_same_sequences(
+    session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postgres reads a rare word's hits first, or walks sequences for a common one (by its
+    statistics or by too many hits); SQLite matches substrings through its trigram index,
+    words under three characters by LIKE. Every path finds the same sequences."""
+    code = 'def two_sum(a, b):\n    return a + b  # 100%_done "q"\n'
+    with transaction(session_factory) as session:
+        completed_sequences(session, 1, set_name="plain")
+        matching = completed_sequences(
+            session, 2, set_name="two", attempts=(Attempt(code, ExecutionStatus.PASSED),)
+        )
+    expected = [s.id for s in matching]
+
+    def found(search: str) -> list[int]:
+        with transaction(session_factory) as session:
+            rows, _ = search_sequences(session, QueueFilter(search=search), after_id=None, limit=50)
+            return [s.id for s in rows]
+
+    searches = ["two_sum", "TWO_SUM b", "100%_done"]
+    for search in searches:
+        assert found(search) == expected, search
+    assert found("three_sum") == []
+    for setting, value in (("HIT_CAP", 0), ("COMMON_SHARE", 0.0)):
+        with monkeypatch.context() as patched:
+            patched.setattr(block_search, setting, value)
+            assert [found(search) for search in searches] == [expected] * len(searches)
+    if session_factory.kw["bind"].dialect.name == "sqlite":
+        assert found('"q"') == expected  # quotes are literal, not FTS5 syntax
+        assert found("wo_s") == expected  # substrings, as the embedded mode always matched
+        assert found('q"') == expected  # too short for the trigram index: LIKE
 
 
 def test_decisions_validate_reason_and_comment_and_are_audited(

@@ -1,0 +1,67 @@
+"""Which version of a sequence's API document is current: what its ETag and cache key name.
+
+A finished sequence (completed, failed or cancelled) no longer grows: after that its document
+changes only through writes that touch the sequence row, which set ``updated_at`` (the loop's
+lifecycle writes, stored flags), and through review edits, which bump ``document_version``
+(``mark_document_changed``). Together the two name one version of the document, read in one
+primary-key lookup, far cheaper than building the document itself. A sequence still running gets
+no version: blocks are appended to it without touching its row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from reflectseq import __version__
+from reflectseq.db.models import Sequence
+from reflectseq.enums import TERMINAL_SEQUENCE_STATUSES, SequenceStatus
+
+_VERSION_QUERY = select(Sequence.status, Sequence.document_version, Sequence.updated_at)
+
+
+@dataclass(frozen=True)
+class DocumentVersion:
+    """The row facts that decide whether a sequence's document can still change."""
+
+    sequence_id: int
+    status: SequenceStatus
+    document_version: int
+    updated_at: datetime
+
+    @property
+    def etag(self) -> str | None:
+        """A strong ETag for a finished sequence's document, None while it can still change.
+
+        The release is part of it, so a new document layout never answers an old ETag.
+        """
+        if self.status not in TERMINAL_SEQUENCE_STATUSES:
+            return None
+        stamp = round(self.updated_at.timestamp() * 1_000_000)
+        return f'"{__version__}-{self.sequence_id}-{self.document_version}-{stamp}"'
+
+
+def document_version(session: Session, sequence_id: int) -> DocumentVersion | None:
+    """The current version of a sequence's document, or None when there is no such sequence."""
+    row = session.execute(_VERSION_QUERY.where(Sequence.id == sequence_id)).first()
+    if row is None:
+        return None
+    status, version, updated_at = row
+    return DocumentVersion(sequence_id, SequenceStatus(status), version, updated_at)
+
+
+def mark_document_changed(session: Session, sequence_id: int) -> None:
+    """Bump the sequence's document version: cached copies and clients' ETags go stale.
+
+    Review edits call this in the transaction that stores them, so the new version becomes
+    visible together with the edit.
+    """
+    session.execute(
+        update(Sequence)
+        .where(Sequence.id == sequence_id)
+        .values(document_version=Sequence.document_version + 1)
+        .execution_options(synchronize_session=False)
+    )
