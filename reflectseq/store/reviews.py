@@ -27,8 +27,8 @@ from reflectseq.sandbox.models import ExecutionResult
 from reflectseq.storable import unstorable
 from reflectseq.store.audit import AuditAction, record
 from reflectseq.store.claims import ClaimRules, release_expired_claims, require_free_slot
-from reflectseq.store.edited import DECIDED, is_final_answer, record_answer_verdict, sequence_edited
 from reflectseq.store.document_versions import mark_document_changed
+from reflectseq.store.edited import DECIDED, is_final_answer, record_answer_verdict, sequence_edited
 from reflectseq.store.errors import InvalidState, NotFound, domain_errors
 
 # Why a sequence is rejected. Codes are stored; labels are what the dashboard shows.
