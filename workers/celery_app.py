@@ -1,8 +1,9 @@
 """The Celery application: Redis broker, late acknowledgement, one sequence per task.
 
 ``acks_late`` with ``task_reject_on_worker_lost`` means a task whose worker dies is delivered
-again instead of being lost; the loop's ownership checks make that second delivery safe. One
-message at a time per process (prefetch 1), because a sequence task runs for minutes.
+again instead of being lost; the loop's ownership checks make that second delivery safe. A
+worker runs its tasks on threads (``reflectseq worker``), one message at a time per thread
+(prefetch 1), because a sequence task runs for minutes.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ A slot is two things at once: a unit of the host-wide concurrency limit (Celery 
 API threads and CLI runs all draw from the same pool) and a private host uid. RLIMIT_NPROC counts
 every process of a uid on the whole host, so a fork bomb can only be capped per execution when no
 two executions share a uid.
+
+Inside one process, a semaphore of the same size lets only as many threads wait on the lock files
+as there are slots: a worker runs hundreds of sequences on threads, and the others wait on the
+semaphore instead of polling the files.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import fcntl
 import os
 import random
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +31,7 @@ class SlotPool:
     def __init__(self, lock_dir: Path, size: int) -> None:
         self.lock_dir = lock_dir
         self.size = size
+        self._in_process = threading.BoundedSemaphore(size)
 
     def _open(self, index: int) -> int:
         self.lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -47,12 +53,13 @@ class SlotPool:
     @contextlib.contextmanager
     def lease(self) -> Iterator[int]:
         """Hold a free slot for the duration of the block; waits while all are taken."""
-        delay = POLL_SECONDS
-        while (taken := self._try_take()) is None:
-            time.sleep(delay)
-            delay = min(delay * 2, MAX_POLL_SECONDS)
-        index, fd = taken
-        try:
-            yield index
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
+        with self._in_process:
+            delay = POLL_SECONDS
+            while (taken := self._try_take()) is None:
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_POLL_SECONDS)
+            index, fd = taken
+            try:
+                yield index
+            finally:
+                os.close(fd)  # closing the descriptor releases the lock
