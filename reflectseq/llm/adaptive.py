@@ -5,7 +5,7 @@ first (each waits for the whole answer of the one before it), a vLLM server want
 once. So the limit is found the way TCP finds its congestion window:
 
 * slow start: from ``INITIAL_LIMIT`` the limit grows by one per successful request (it doubles
-  per round trip) until the first sign of overload; after that by ``1 / limit`` per success
+  per round trip) until the first sign of overload; after that by one per ``limit`` successes
   (one per round trip);
 * a sign of overload halves it: HTTP 429 or 503, a timed-out or stalled request, or a first
   token that took more than ``LATENCY_TOLERANCE`` times (and ``LATENCY_FLOOR_S`` more than) the
@@ -32,7 +32,7 @@ from contextlib import contextmanager
 
 INITIAL_LIMIT = 1
 UNDECLARED_CEILING = 1024  # an endpoint without a declared max_concurrency
-LATENCY_TOLERANCE = 1.8
+LATENCY_TOLERANCE = 2.5  # a one-slot server may queue one request: it stays busy
 LATENCY_FLOOR_S = 0.5  # a first token this much slower than the fastest is never just noise
 LATENCY_WINDOW = 50  # recent first-token times the fastest is taken from
 
@@ -56,16 +56,17 @@ class AdaptiveConcurrency:
         self._ceiling = ceiling
         self._clock = clock
         self._changed = threading.Condition()
-        self._limit = float(min(max(initial, 1), ceiling))
+        self._limit = min(max(initial, 1), ceiling)
         self._in_flight = 0
         self._slow_start = True
+        self._credit = 0  # successes towards the next step after slow start
         self._decreased_at = -math.inf
         self._first_tokens: deque[float] = deque(maxlen=LATENCY_WINDOW)
 
     @property
     def limit(self) -> int:
         """Requests allowed in flight now."""
-        return int(self._limit)
+        return self._limit
 
     @property
     def in_flight(self) -> int:
@@ -79,7 +80,7 @@ class AdaptiveConcurrency:
             while self._in_flight >= self.limit:
                 self._changed.wait()
             self._in_flight += 1
-            permit = Permit(self, self._clock(), self._in_flight)
+            permit = Permit(self, self._clock(), self._in_flight, self._limit)
         try:
             yield permit
         finally:
@@ -100,20 +101,25 @@ class AdaptiveConcurrency:
 
     def _succeeded(self, permit: Permit) -> None:
         with self._changed:
-            if permit.started < self._decreased_at or permit.busy * 2 < self.limit:
+            # Half the limit in force when it was sent was used while it ran.
+            used = max(permit.busy, self._in_flight) * 2 >= permit.limit
+            if permit.started < self._decreased_at or not used:
                 return
-            step = 1.0 if self._slow_start else 1.0 / self._limit
-            before = self.limit
-            self._limit = min(float(self._ceiling), self._limit + step)
-            if self.limit > before:
-                self._changed.notify(self.limit - before)
+            self._credit += 1
+            if not self._slow_start and self._credit < self._limit:
+                return
+            self._credit = 0
+            if self._limit < self._ceiling:
+                self._limit += 1
+                self._changed.notify()
 
     def _overloaded(self, permit: Permit, reason: str) -> None:
         with self._changed:
             if permit.started < self._decreased_at:
                 return
-            before = self.limit
-            self._limit = max(1.0, self._limit / 2)
+            before = self._limit
+            self._limit = max(1, self._limit // 2)
+            self._credit = 0
             self._slow_start = False
             self._decreased_at = self._clock()
         log.info(
@@ -128,10 +134,11 @@ class AdaptiveConcurrency:
 class Permit:
     """A place under the limit; the request reports through it how it went."""
 
-    def __init__(self, limiter: AdaptiveConcurrency, started: float, busy: int) -> None:
+    def __init__(self, limiter: AdaptiveConcurrency, started: float, busy: int, limit: int) -> None:
         self._limiter = limiter
         self.started = started
         self.busy = busy  # requests in flight, this one included, when it was let through
+        self.limit = limit  # the limit then
 
     def first_token(self, seconds: float) -> None:
         """The first token came after ``seconds``: a slow one is a sign of a queue."""

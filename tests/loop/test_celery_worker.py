@@ -260,3 +260,29 @@ def test_cancel_stops_running_and_queued_sequences(
     calls_after_cancel = len(llm_server.requests_for(key))
     time.sleep(2.5)
     assert len(llm_server.requests_for(key)) == calls_after_cancel
+
+
+def test_a_worker_runs_as_many_sequences_at_once_as_its_concurrency(
+    start_worker: Callable[..., subprocess.Popen[bytes]],
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    from workers.dispatch import enqueue_instruction_set
+
+    # Answers without code after 1 s: a sequence is three calls and at least three seconds.
+    llm_server.script(key, [answer("No program this time.", delay_s=1.0)])
+    created = create_tasks(pg_session_factory, [add_task(f"{key} #{n}") for n in range(12)])
+    start_worker("--concurrency", "6")
+    enqueue_instruction_set(created.set_id)
+
+    running: list[int] = []
+
+    def finished() -> bool:
+        statuses = _statuses(pg_session_factory, created.set_id)
+        running.append(statuses.count(SequenceStatus.RUNNING))
+        return statuses == [SequenceStatus.COMPLETED] * 12
+
+    _wait_for(finished, 180, "the set to complete")
+    assert max(running) == 6  # six at once in one process, never more
+    assert len(llm_server.requests_for(key)) == 36
