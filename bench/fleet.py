@@ -9,8 +9,9 @@ keeps many sequences waiting on the model at once, not the sandbox (``bench/sand
 1. For each ``--in-flight`` level N: a worker with ``--concurrency N``; a warm-up set of N
    sequences (connections, imports, and the endpoint's adaptive limit growing from 1), then a
    timed set of ``--rounds`` x N sequences. Printed: the time beside the ideal (calls x 1 s / N),
-   their ratio (target >= 0.8), and the worker's peak RSS per sequence in flight (target < 5 MB
-   at 256).
+   their ratio (target >= 0.8), the worker's peak RSS per sequence in flight (target < 5 MB
+   at 256), and its CPU time per model call: one process runs one thread at a time, so
+   ``1 / cpu per call`` is the most calls a second it can carry (on an idle core), whatever N.
 2. The same server with one slot (each request holds it for 1 s and the others queue, so the time
    to the first token grows with the queue: a one-slot llama.cpp server), against a worker with
    every default: every sequence must finish, with no failed call; the time is beside the ideal
@@ -66,6 +67,7 @@ class Measured:
     failed_calls: int
     unfinished: int
     peak_rss_mib: float  # the worker's, over its life so far
+    cpu_s: float  # the worker's CPU time during the set
 
 
 def _environment(url: str, redis_url: str, base_url: str) -> dict[str, str]:
@@ -89,7 +91,7 @@ def worker(env: dict[str, str], concurrency: int | None) -> Iterator[int]:
     command += ["--loglevel", os.environ.get("FLEET_LOGLEVEL", "ERROR")]
     if concurrency is not None:
         command += ["--concurrency", str(concurrency)]
-    process = subprocess.Popen(command, env=env, cwd=REPO)
+    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL)
     try:
         yield process.pid
     finally:
@@ -106,7 +108,7 @@ def run_set(url: str, pid: int, count: int, tag: str) -> Measured:
     ids = create_set(url, count, tag)
     set_id = _set_of(url, ids[0])
     factory = session_factory_for(url)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(pid)
     enqueue_instruction_set(set_id)
     ended = 0
     while ended < count:
@@ -118,7 +120,7 @@ def run_set(url: str, pid: int, count: int, tag: str) -> Measured:
                     Sequence.status.in_([SequenceStatus.COMPLETED, SequenceStatus.FAILED]),
                 )
             )
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
     with factory() as session:
         calls = session.scalar(select(func.count()).where(LlmCall.sequence_id.in_(ids))) or 0
         failed = session.scalar(
@@ -129,7 +131,13 @@ def run_set(url: str, pid: int, count: int, tag: str) -> Measured:
                 Sequence.id.in_(ids), Sequence.status != SequenceStatus.COMPLETED
             )
         )
-    return Measured(seconds, calls, failed or 0, unfinished or 0, peak_rss_mib(pid))
+    return Measured(seconds, calls, failed or 0, unfinished or 0, peak_rss_mib(pid), cpu)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _set_of(url: str, sequence_id: int) -> int:
@@ -179,14 +187,15 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}, one worker process, endpoint latency {LATENCY_S:g} s\n")
     print(
         f"{'in flight':>9} {'calls':>6} {'time s':>7} {'ideal s':>8} {'ratio':>6} "
-        f"{'RSS MB':>7} {'MB/seq':>7}  (targets: ratio >= 0.8, < 5 MB/seq at 256)"
+        f"{'RSS MB':>7} {'MB/seq':>7} {'CPU ms/call':>12}  "
+        "(targets: ratio >= 0.8, < 5 MB/seq at 256)"
     )
     for level, measured in levels.items():
         ideal = measured.calls * LATENCY_S / level
         print(
             f"{level:>9} {measured.calls:>6} {measured.seconds:>7.1f} {ideal:>8.1f} "
             f"{ideal / measured.seconds:>5.2f}x {measured.peak_rss_mib:>7.0f} "
-            f"{measured.peak_rss_mib / level:>7.2f}"
+            f"{measured.peak_rss_mib / level:>7.2f} {measured.cpu_s / measured.calls * 1000:>12.1f}"
         )
     ideal = slot.calls * LATENCY_S
     print(

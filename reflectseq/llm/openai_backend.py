@@ -74,7 +74,7 @@ def _what_happened(error: openai.APIError) -> str:
     if isinstance(error, openai.APITimeoutError):
         return "timed out"
     if isinstance(error, openai.APIConnectionError):
-        return "could not be reached"
+        return "the connection failed"
     return "answered unreadably"
 
 
