@@ -16,7 +16,12 @@ from reflectseq.llm.adaptive import UNDECLARED_CEILING, AdaptiveConcurrency
 from reflectseq.llm.base import LlmBackend, LlmRejected
 from reflectseq.llm.endpoints import Endpoint, EndpointChoiceError, EndpointRegistry, load_registry
 from reflectseq.llm.model_files import BUNDLED_MODELS
-from reflectseq.llm.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from reflectseq.llm.ratelimit import (
+    LocalRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    UnlimitedRateLimiter,
+)
 from reflectseq.llm.retry import RetryPolicy
 from reflectseq.settings import Settings
 
@@ -32,6 +37,8 @@ def bundled_model_name(requested: str, default: str) -> str:
 
 
 def _limiter(endpoint: Endpoint, model: str, redis: Any | None) -> RateLimiter:
+    if endpoint.limits.unlimited:  # nothing to share: no round trip to Redis per call
+        return UnlimitedRateLimiter()
     if redis is None:
         return LocalRateLimiter(endpoint.limits)
     name = hashlib.sha256(f"{endpoint.name}|{model}".encode()).hexdigest()[:16]
