@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import openai
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from reflectseq.llm import event_loop
 from reflectseq.llm.adaptive import AdaptiveConcurrency, Permit
@@ -182,16 +183,27 @@ class OpenAIBackend:
     async def _stream(
         self, messages: list[ChatMessage], sampling: Sampling, permit: Permit
     ) -> Streamed:
+        body = {
+            "model": self._model,
+            "messages": messages,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        # The SDK's documented custom request: the body is sent as built here (already in the
+        # wire format), which spares the typed parameters' per-call transformation, a third of
+        # the SDK's CPU per request; errors and the stream are the SDK's as with ``create``.
         return await read_stream(
-            lambda: self._client.chat.completions.create(  # type: ignore[call-overload]
-                model=self._model,
-                messages=messages,
-                temperature=sampling.temperature,
-                top_p=sampling.top_p,
-                max_tokens=sampling.max_tokens,
-                seed=sampling.seed,
+            lambda: self._client.post(
+                "/chat/completions",
+                cast_to=ChatCompletion,
+                body=body,
                 stream=True,
-                stream_options={"include_usage": True},
+                stream_cls=openai.AsyncStream[ChatCompletionChunk],
             ),
             self._deadlines,
             permit.first_token,
