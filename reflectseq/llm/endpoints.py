@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from reflectseq.llm.model_files import BUNDLED_MODELS
 from reflectseq.llm.pricing import Price, PriceTable
 from reflectseq.llm.ratelimit import Limits
-from reflectseq.llm.streaming import Deadlines
+from reflectseq.llm.streaming import FIRST_TOKEN_S, STALL_S, Deadlines
 from reflectseq.settings import Settings
 from reflectseq.specs import ENDPOINT_NAME_PATTERN, GenerationConfigSpec
 
@@ -88,8 +88,8 @@ class _EndpointEntry(BaseModel):
     max_concurrency: int = Field(default=0, ge=0)
     requests_per_minute: int = Field(default=0, ge=0)
     tokens_per_minute: int = Field(default=0, ge=0)
-    timeout_s: float = Field(default=60.0, gt=0)
-    first_token_timeout_s: float = Field(default=600.0, gt=0)
+    timeout_s: float = Field(default=STALL_S, gt=0)
+    first_token_timeout_s: float = Field(default=FIRST_TOKEN_S, gt=0)
     context_tokens: int | None = Field(default=None, ge=256)
     extra_headers: dict[str, str] = Field(default_factory=dict)
     prices: dict[str, _PriceEntry] = Field(default_factory=dict)
@@ -105,8 +105,8 @@ class Endpoint:
     base_url: str = ""
     api_key: SecretStr = field(default_factory=lambda: SecretStr(""))
     limits: Limits = field(default_factory=Limits)
-    timeout_s: float = 60.0
-    first_token_timeout_s: float = 600.0
+    timeout_s: float = STALL_S
+    first_token_timeout_s: float = FIRST_TOKEN_S
     context_tokens: int | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
     prices: PriceTable = field(default_factory=PriceTable)

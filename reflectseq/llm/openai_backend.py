@@ -118,7 +118,7 @@ class OpenAIBackend:
             max_retries=0,
             default_headers=extra_headers or {},
         )
-        self._deadlines = deadlines or Deadlines(first_token_s=600.0, stall_s=60.0)
+        self._deadlines = deadlines or Deadlines()
         self._retry = retry or RetryPolicy()
         self._limiter = limiter or UnlimitedRateLimiter()
         self._concurrency = concurrency or AdaptiveConcurrency(endpoint_name)

@@ -20,13 +20,16 @@ from typing import Any
 from openai.types.chat import ChatCompletionChunk
 from openai.types.completion_usage import CompletionUsage
 
+FIRST_TOKEN_S = 600.0
+STALL_S = 60.0
+
 
 @dataclass(frozen=True)
 class Deadlines:
     """How long a stream may stay silent: before its first token, and between chunks."""
 
-    first_token_s: float
-    stall_s: float
+    first_token_s: float = FIRST_TOKEN_S
+    stall_s: float = STALL_S
 
 
 class Stalled(Exception):
