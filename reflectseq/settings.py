@@ -271,7 +271,10 @@ class Settings(BaseSettings):
     sandbox_concurrency: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
-        description="Executions at once on this host, over all processes (default: CPU count).",
+        description=(
+            "Executions at once on this host, over all processes (default: CPU count); with the "
+            "docker backend, at once per worker process."
+        ),
     )
     sandbox_memory_mb: int = Field(
         default=1024, ge=16, description="Memory budget of one execution unless it sets its own."

@@ -42,7 +42,11 @@ class Backend(Protocol):
 def build_backend(settings: Settings) -> Backend:
     """The backend the settings ask for."""
     if settings.sandbox_backend == "docker":
-        return DockerBackend(scratch_mb=settings.sandbox_scratch_mb, limits=output_limits(settings))
+        return DockerBackend(
+            scratch_mb=settings.sandbox_scratch_mb,
+            limits=output_limits(settings),
+            slots=settings.sandbox_concurrency,
+        )
     return LocalBackend(
         LocalConfig(
             scratch_mb=settings.sandbox_scratch_mb,

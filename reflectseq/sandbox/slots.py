@@ -1,7 +1,7 @@
 """Execution slots shared by every process of a host, handed out with ``flock``.
 
-A slot is two things at once: a unit of the host-wide concurrency limit (Celery prefork children,
-API threads and CLI runs all draw from the same pool) and a private host uid. RLIMIT_NPROC counts
+A slot is two things at once: a unit of the host-wide concurrency limit (worker threads, API
+threads and CLI runs all draw from the same pool) and a private host uid. RLIMIT_NPROC counts
 every process of a uid on the whole host, so a fork bomb can only be capped per execution when no
 two executions share a uid.
 
