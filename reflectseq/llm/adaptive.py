@@ -88,7 +88,7 @@ class AdaptiveConcurrency:
                 self._in_flight -= 1
                 self._changed.notify()
 
-    def _first_token(self, permit: Permit, seconds: float) -> str | None:
+    def _first_token(self, seconds: float) -> str | None:
         """Record a time to first token; the reason to decrease if it shows a queue."""
         with self._changed:
             fastest = min(self._first_tokens, default=None)
@@ -142,7 +142,7 @@ class Permit:
 
     def first_token(self, seconds: float) -> None:
         """The first token came after ``seconds``: a slow one is a sign of a queue."""
-        reason = self._limiter._first_token(self, seconds)
+        reason = self._limiter._first_token(seconds)
         if reason is not None:
             self._limiter._overloaded(self, reason)
 
