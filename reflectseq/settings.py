@@ -196,7 +196,22 @@ class Settings(BaseSettings):
     llm_extra_headers: dict[str, str] = Field(
         default_factory=dict, description="Extra HTTP headers sent with every LLM request (JSON)."
     )
-    llm_timeout_s: float = Field(default=120.0, gt=0, description="Timeout of one LLM request.")
+    llm_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Longest silence inside a streamed answer: no token for this long gives the request "
+            "up, closes its stream (the server stops generating) and retries it."
+        ),
+    )
+    llm_first_token_timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            "Longest wait for the first token of an answer: the server's queue plus reading the "
+            "prompt. A request that misses it is given up and retried like a silent one."
+        ),
+    )
     llm_max_retries: int = Field(
         default=6, ge=0, description="Retries of a transient LLM failure (429, 5xx, timeout)."
     )
@@ -211,7 +226,12 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Tokens per minute over all workers (0: unlimited)."
     )
     llm_max_concurrency: int = Field(
-        default=0, ge=0, description="Requests in flight at once over all workers (0: unlimited)."
+        default=0,
+        ge=0,
+        description=(
+            "Requests in flight at once over all workers (0: unlimited). Below it each worker "
+            "finds its own number by AIMD (docs/loop.md)."
+        ),
     )
     llm_fail_fast_after: int = Field(
         default=3,
@@ -240,7 +260,12 @@ class Settings(BaseSettings):
         default=8192, ge=512, description="Context window of the local model."
     )
     worker_concurrency: int = Field(
-        default=2, ge=1, description="Sequences processed at once by one worker or `run`."
+        default=64,
+        ge=1,
+        description=(
+            "Sequences in flight at once in one worker process or `run` (threads: they mostly "
+            "wait on the model; how many LLM requests each endpoint gets is found by AIMD)."
+        ),
     )
     celery_queue: str = Field(default="reflectseq", description="Celery queue of loop tasks.")
     reaper_interval_s: float = Field(
@@ -273,7 +298,10 @@ class Settings(BaseSettings):
     sandbox_concurrency: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
-        description="Executions at once on this host, over all processes (default: CPU count).",
+        description=(
+            "Executions at once on this host, over all processes (default: CPU count); with the "
+            "docker backend, at once per worker process."
+        ),
     )
     sandbox_memory_mb: int = Field(
         default=1024, ge=16, description="Memory budget of one execution unless it sets its own."

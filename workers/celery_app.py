@@ -1,10 +1,11 @@
 """The Celery application: Redis broker, late acknowledgement, one sequence per task.
 
 ``acks_late`` with ``task_reject_on_worker_lost`` means a task whose worker dies is delivered
-again instead of being lost; the loop's ownership checks make that second delivery safe. One
-message at a time per process (prefetch 1), because a sequence task runs for minutes. Each
-process heartbeats the sequences it holds from a thread (``workers.heartbeat``); the reaper is
-no task but the housekeeper thread of ``reflectseq worker`` (``workers.housekeeping``).
+again instead of being lost; the loop's ownership checks make that second delivery safe. A
+worker runs its tasks on threads (``reflectseq worker``), one message at a time per thread
+(prefetch 1), because a sequence task runs for minutes. Each process heartbeats the sequences it
+holds from a thread (``workers.heartbeat``); the reaper is no task but the housekeeper thread of
+``reflectseq worker`` (``workers.housekeeping``).
 """
 
 from __future__ import annotations

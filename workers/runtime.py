@@ -28,6 +28,11 @@ from reflectseq.settings import Settings
 from workers.loop.machine import LoopContext
 
 _PROCESS_TOKENS: dict[int, str] = {}
+# The loop's connections per worker process. Its hundreds of sequences share them: a step holds
+# one only for its commit (milliseconds), and a thread that finds them all busy waits its turn.
+LOOP_POOL_SIZE = 10
+LOOP_POOL_OVERFLOW = 10
+LOOP_POOL_WAIT_S = 300.0
 
 
 def worker_name() -> str:
@@ -71,7 +76,13 @@ def loop_session_factory(url: str) -> sessionmaker[Session]:
     """
     if make_url(url).get_backend_name() != "postgresql":
         return make_session_factory(make_engine(url))
-    engine = create_engine(url, connect_args={"options": "-c synchronous_commit=off"})
+    engine = create_engine(
+        url,
+        connect_args={"options": "-c synchronous_commit=off"},
+        pool_size=LOOP_POOL_SIZE,
+        max_overflow=LOOP_POOL_OVERFLOW,
+        pool_timeout=LOOP_POOL_WAIT_S,
+    )
     return make_session_factory(engine)
 
 

@@ -6,6 +6,7 @@ embedded ``reflectseq run`` drives the very same code.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 from redis.exceptions import RedisError
@@ -17,13 +18,23 @@ from workers.loop.machine import LoopContext, run_sequence
 from workers.runtime import loop_context, redis_client, stale_after, worker_name
 
 MAX_TASK_RETRIES = 5
+_context_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def _context() -> LoopContext:
-    """Built once per worker process (after the fork), so each child has its own connections."""
+def _built_context() -> LoopContext:
     settings = get_settings()
     return loop_context(settings, redis=redis_client(settings))
+
+
+def _context() -> LoopContext:
+    """Built once per worker process, on first use, and shared by all its task threads.
+
+    Built under a lock: the first tasks of a worker start together, and every sequence must get
+    the same backends, so that one in-flight limit per endpoint governs them all.
+    """
+    with _context_lock:
+        return _built_context()
 
 
 @app.task(

@@ -72,7 +72,8 @@ def _generator(backend: BackendName, model: str, base_url: str | None) -> Genera
             model=model,
             base_url=base_url or settings.llm_base_url or None,
             api_key=settings.llm_api_key.get_secret_value(),
-            timeout_s=settings.llm_timeout_s,
+            # Not streamed: nothing arrives before the whole answer, so the first-token wait.
+            timeout_s=settings.llm_first_token_timeout_s,
         )
     if backend is BackendName.LOCAL:
         return local_generator(

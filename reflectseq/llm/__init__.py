@@ -12,10 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 from reflectseq.db.models import GenerationConfig
+from reflectseq.llm.adaptive import UNDECLARED_CEILING, AdaptiveConcurrency
 from reflectseq.llm.base import LlmBackend, LlmRejected
 from reflectseq.llm.endpoints import Endpoint, EndpointChoiceError, EndpointRegistry, load_registry
 from reflectseq.llm.model_files import BUNDLED_MODELS
-from reflectseq.llm.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from reflectseq.llm.ratelimit import (
+    LocalRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    UnlimitedRateLimiter,
+)
 from reflectseq.llm.retry import RetryPolicy
 from reflectseq.settings import Settings
 
@@ -31,10 +37,14 @@ def bundled_model_name(requested: str, default: str) -> str:
 
 
 def _limiter(endpoint: Endpoint, model: str, redis: Any | None) -> RateLimiter:
+    if endpoint.limits.unlimited:  # nothing to share: no round trip to Redis per call
+        return UnlimitedRateLimiter()
     if redis is None:
         return LocalRateLimiter(endpoint.limits)
     name = hashlib.sha256(f"{endpoint.name}|{model}".encode()).hexdigest()[:16]
-    return RedisRateLimiter(redis, name, endpoint.limits, slot_ttl_s=endpoint.timeout_s * 2)
+    # A slot outlives its call (the first token's wait plus the answer) unless its worker died.
+    slot_ttl_s = 2 * (endpoint.first_token_timeout_s + endpoint.timeout_s)
+    return RedisRateLimiter(redis, name, endpoint.limits, slot_ttl_s=slot_ttl_s)
 
 
 def backend_factory(
@@ -43,12 +53,20 @@ def backend_factory(
     """A function giving each config its backend, built once per process and endpoint.
 
     The local model is loaded once and shared: loading it per sequence would cost more than
-    generating. ``redis`` makes the rate limits shared by every worker. A config whose endpoint
+    generating. ``redis`` makes the rate limits shared by every worker. Each endpoint has one
+    adaptive in-flight limit for the process, whichever model is asked. A config whose endpoint
     or model the registry does not declare (any more) gets ``LlmRejected`` and nothing is sent.
     """
     endpoints = registry or load_registry(settings)
     built: dict[tuple[str, str], LlmBackend] = {}
+    adaptive: dict[str, AdaptiveConcurrency] = {}
     lock = threading.Lock()
+
+    def concurrency(endpoint: Endpoint) -> AdaptiveConcurrency:
+        if endpoint.name not in adaptive:
+            ceiling = endpoint.limits.max_concurrency or UNDECLARED_CEILING
+            adaptive[endpoint.name] = AdaptiveConcurrency(endpoint.name, ceiling=ceiling)
+        return adaptive[endpoint.name]
 
     def build(endpoint: Endpoint, model: str) -> LlmBackend:
         if endpoint.kind == "local":
@@ -67,7 +85,7 @@ def backend_factory(
             endpoint_name=endpoint.name,
             base_url=endpoint.base_url or None,
             api_key=endpoint.api_key.get_secret_value(),
-            timeout_s=endpoint.timeout_s,
+            deadlines=endpoint.deadlines,
             extra_headers=endpoint.extra_headers,
             retry=RetryPolicy(
                 max_retries=settings.llm_max_retries,
@@ -75,6 +93,7 @@ def backend_factory(
                 max_s=settings.llm_backoff_max_s,
             ),
             limiter=_limiter(endpoint, model, redis),
+            concurrency=concurrency(endpoint),
             prices=endpoint.prices,
         )
 

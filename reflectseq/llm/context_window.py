@@ -81,6 +81,8 @@ class ContextWindows:
         self._registry = registry
         self._discover = discover
         self._lock = threading.Lock()
+        # One discovery at a time: the hundreds of sequences a worker starts at once ask once.
+        self._discovering = threading.Lock()
         self._learned: dict[tuple[str, str], int] = {}
         self._reported: dict[tuple[str, str], int | None] = {}
 
@@ -95,13 +97,14 @@ class ContextWindows:
             return None
         if endpoint.context_tokens is not None:
             return endpoint.context_tokens
-        with self._lock:
-            if key in self._reported:
-                return self._reported[key]
-        reported = self._discover(endpoint, model)  # outside the lock: a network call
-        with self._lock:
-            self._reported.setdefault(key, reported)
-            return self._reported[key]
+        with self._discovering:
+            with self._lock:
+                if key in self._reported:
+                    return self._reported[key]
+            reported = self._discover(endpoint, model)  # a network call: readers keep reading
+            with self._lock:
+                self._reported[key] = reported
+                return reported
 
     def learn(self, endpoint_name: str | None, model: str, tokens: int) -> None:
         """Remember the window a server enforced (it wins over what was declared)."""

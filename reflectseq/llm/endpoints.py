@@ -16,10 +16,11 @@ The registry is built from three sources, later ones overriding earlier ones by 
     base_url = "http://vllm-a:8000/v1"
     api_key_env = "VLLM_A_KEY"          # the key is read from this variable, never the file
     models = ["Qwen/Qwen2.5-Coder-7B-Instruct"]   # the first is the default
-    max_concurrency = 64
+    max_concurrency = 64                # in flight over all workers (0: unlimited)
     requests_per_minute = 0             # 0: unlimited
     tokens_per_minute = 0
-    timeout_s = 120
+    timeout_s = 60                      # no token for this long: the request is given up
+    first_token_timeout_s = 600         # the server's queue plus reading the prompt
     context_tokens = 32768
     [endpoints.vllm-a.prices."Qwen/Qwen2.5-Coder-7B-Instruct"]
     input = 0.10                        # dollars per million tokens
@@ -41,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from reflectseq.llm.model_files import BUNDLED_MODELS
 from reflectseq.llm.pricing import Price, PriceTable
 from reflectseq.llm.ratelimit import Limits
+from reflectseq.llm.streaming import FIRST_TOKEN_S, STALL_S, Deadlines
 from reflectseq.settings import Settings
 from reflectseq.specs import ENDPOINT_NAME_PATTERN, GenerationConfigSpec
 
@@ -86,7 +88,8 @@ class _EndpointEntry(BaseModel):
     max_concurrency: int = Field(default=0, ge=0)
     requests_per_minute: int = Field(default=0, ge=0)
     tokens_per_minute: int = Field(default=0, ge=0)
-    timeout_s: float = Field(default=120.0, gt=0)
+    timeout_s: float = Field(default=STALL_S, gt=0)
+    first_token_timeout_s: float = Field(default=FIRST_TOKEN_S, gt=0)
     context_tokens: int | None = Field(default=None, ge=256)
     extra_headers: dict[str, str] = Field(default_factory=dict)
     prices: dict[str, _PriceEntry] = Field(default_factory=dict)
@@ -102,10 +105,16 @@ class Endpoint:
     base_url: str = ""
     api_key: SecretStr = field(default_factory=lambda: SecretStr(""))
     limits: Limits = field(default_factory=Limits)
-    timeout_s: float = 120.0
+    timeout_s: float = STALL_S
+    first_token_timeout_s: float = FIRST_TOKEN_S
     context_tokens: int | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
     prices: PriceTable = field(default_factory=PriceTable)
+
+    @property
+    def deadlines(self) -> Deadlines:
+        """How long a streamed answer may keep silent (``timeout_s`` between tokens)."""
+        return Deadlines(first_token_s=self.first_token_timeout_s, stall_s=self.timeout_s)
 
     @property
     def default_model(self) -> str:
@@ -185,6 +194,7 @@ def url_endpoint(settings: Settings, base_url: str, model: str | None, *, name: 
         api_key=settings.llm_api_key,
         limits=settings_limits(settings),
         timeout_s=settings.llm_timeout_s,
+        first_token_timeout_s=settings.llm_first_token_timeout_s,
         extra_headers=dict(settings.llm_extra_headers),
         prices=PriceTable.load(settings.llm_price_table),
     )
@@ -219,6 +229,7 @@ def _from_entry(name: str, entry: _EndpointEntry, environ: dict[str, str]) -> En
             max_concurrency=entry.max_concurrency,
         ),
         timeout_s=entry.timeout_s,
+        first_token_timeout_s=entry.first_token_timeout_s,
         context_tokens=entry.context_tokens,
         extra_headers=entry.extra_headers,
         prices=PriceTable(prices),

@@ -48,7 +48,11 @@ def build_backend(settings: Settings) -> Backend:
         # Imported here: the docker SDK (and requests) load only where that backend is chosen.
         from reflectseq.sandbox.docker_backend import DockerBackend  # noqa: PLC0415
 
-        return DockerBackend(scratch_mb=settings.sandbox_scratch_mb, limits=output_limits(settings))
+        return DockerBackend(
+            scratch_mb=settings.sandbox_scratch_mb,
+            limits=output_limits(settings),
+            slots=settings.sandbox_concurrency,
+        )
     if settings.sandbox_lock_dir is not None:
         log.warning("REFLECTSEQ_SANDBOX_LOCK_DIR is deprecated and ignored (see docs/sandbox.md)")
     return LocalBackend(

@@ -4,7 +4,8 @@ Each execution gets a fresh container: no network, a read-only root, a size-capp
 /work, memory and pids limits, no new privileges, every capability dropped, an unprivileged user.
 The container's main process only sleeps; the files are unpacked into the tmpfs and each step runs
 as an exec with a ``timeout`` in front, so compile and run keep separate outputs and budgets.
-The container is removed in every case.
+The container is removed in every case. At most ``slots`` containers of a process run at once:
+its hundreds of sequence threads wait for a slot rather than start a container each.
 
 There is no Docker engine on the development machines: the container spec and the upload command
 are pure functions, tested there; the engine round trip is exercised where an engine exists.
@@ -16,6 +17,7 @@ import base64
 import io
 import math
 import tarfile
+import threading
 import time
 from typing import Any
 
@@ -98,12 +100,17 @@ def timed(argv: list[str], seconds: float) -> list[str]:
 class DockerBackend:
     """Runs plans in per-language containers through the local Docker engine."""
 
-    def __init__(self, *, scratch_mb: int, limits: OutputLimits) -> None:
+    def __init__(self, *, scratch_mb: int, limits: OutputLimits, slots: int = 1) -> None:
         self.scratch_mb = scratch_mb
         self.limits = limits
+        self._slots = threading.BoundedSemaphore(slots)
 
     def execute(self, plan: ExecutionPlan) -> ExecutionResult:
-        """Run one plan in a fresh container and judge it."""
+        """Run one plan in a fresh container and judge it (once a slot is free)."""
+        with self._slots:
+            return self._execute(plan)
+
+    def _execute(self, plan: ExecutionPlan) -> ExecutionResult:
         try:
             client = docker.from_env()
             container = client.containers.run(**container_spec(plan, scratch_mb=self.scratch_mb))

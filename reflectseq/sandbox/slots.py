@@ -1,7 +1,7 @@
 """Execution slots shared by every process of a host, each held by binding an abstract socket.
 
-A slot is two things at once: a unit of the host-wide concurrency limit (Celery prefork children,
-API threads and CLI runs all draw from the same pool) and, when the sandbox runs as root, a
+A slot is two things at once: a unit of the host-wide concurrency limit (worker threads, API
+threads and CLI runs all draw from the same pool) and, when the sandbox runs as root, a
 private host uid. RLIMIT_NPROC counts every process of a uid on the whole host, so a fork bomb can
 only be capped per execution when no two executions share a uid; the uid is therefore what a slot
 is keyed by: the name of a slot is derived from its uid, not from a position in one process's
@@ -24,6 +24,10 @@ see each other's names and must use disjoint uid ranges (``sandbox_uid_base``), 
 anyway because RLIMIT_NPROC would otherwise count their executions together. Any local user can
 bind a name first; that only takes the slot out of the pool (the lease waits for another one), it
 never lets two executions share a uid.
+
+Inside one process, a semaphore of the same size lets only as many threads try the names as
+there are slots: a worker runs hundreds of sequences on threads, and the others wait on the
+semaphore instead of polling.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import errno
 import os
 import random
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -59,6 +64,7 @@ class SlotPool:
         self.uid_base = uid_base
         self.size = size
         self.private_uids = private_uids
+        self._in_process = threading.BoundedSemaphore(size)
 
     def uid_of(self, index: int) -> int | None:
         """The host uid a program of slot ``index`` runs as (None: the caller's own)."""
@@ -82,10 +88,11 @@ class SlotPool:
     @contextlib.contextmanager
     def lease(self) -> Iterator[int | None]:
         """Hold a free slot for the block and yield its uid; waits while all are taken."""
-        delay = POLL_SECONDS
-        while (taken := self._try_take()) is None:
-            time.sleep(delay)
-            delay = min(delay * 2, MAX_POLL_SECONDS)
-        uid, holder = taken
-        with holder:  # closing the socket frees the name
-            yield uid
+        with self._in_process:
+            delay = POLL_SECONDS
+            while (taken := self._try_take()) is None:
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_POLL_SECONDS)
+            uid, holder = taken
+            with holder:  # closing the socket frees the name
+                yield uid

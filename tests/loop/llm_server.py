@@ -3,8 +3,14 @@
 Tests start it on a free port and give it scripts: for requests whose conversation contains a
 key (a marker in the task text), a queue of replies: canned completions (cut off at the token
 limit with ``finish_reason="length"`` if asked), HTTP errors with headers (429 + Retry-After,
-500), or delays. The last reply of a queue repeats, so "500 forever" is a one-element script.
-Every request is logged for assertions.
+500), delays before the first token, or a stall after it. The last reply of a queue repeats, so
+"500 forever" is a one-element script. Every request is logged for assertions.
+
+Requests with ``"stream": true`` are answered as server-sent chunks, like the real servers: the
+first token after the reply's delay, the rest after its stall. With ``slots`` the server serves
+that many requests at once and queues the others (a one-slot llama.cpp server: the time to the
+first token grows with the queue). A client that closes its stream stops the server's work on
+it, as vLLM and llama.cpp do; such requests are counted in ``abandoned``.
 
 A script may give the model a context window: a request whose prompt does not fit (the server
 counts ``chars_per_token`` characters per token) is refused with HTTP 400 in the words of
@@ -15,17 +21,20 @@ llama.cpp's server, and uses up no reply. ``GET /v1/models`` lists the model, wi
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import socket
 import threading
 import time
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,8 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     finish_reason: str = "stop"
-    delay_s: float = 0.0
+    delay_s: float = 0.0  # before the first token (after a free slot, with ``slots``)
+    stall_s: float = 0.0  # after the first token of a streamed answer
     tokens_in: int = 50
     tokens_out: int = 20
 
@@ -68,7 +78,11 @@ class Window:
 class ScriptedLlm:
     """The server and its scripts."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, slots: int | None = None) -> None:
+        self._slots = asyncio.Semaphore(slots) if slots else None
+        self.abandoned = 0  # streams the client closed before their end
+        self.in_flight = 0  # requests being answered or queued now
+        self.peak_in_flight = 0
         self._scripts: dict[str, deque[Reply]] = {}
         self._windows: dict[str, Window] = {}
         self._lock = threading.Lock()
@@ -77,7 +91,7 @@ class ScriptedLlm:
         self.reported_context_tokens: int | None = None
         self.model_listings = 0  # how often GET /v1/models was asked
         self.app = FastAPI()
-        self.app.post("/v1/chat/completions")(self._complete)
+        self.app.post("/v1/chat/completions", response_model=None)(self._complete)
         self.app.get("/v1/models")(self._models)
         self._server: uvicorn.Server | None = None
         self.port = 0
@@ -120,14 +134,18 @@ class ScriptedLlm:
             model["max_model_len"] = self.reported_context_tokens
         return {"object": "list", "data": [model]}
 
-    async def _complete(self, request: Request) -> JSONResponse:
+    async def _complete(self, request: Request) -> JSONResponse | StreamingResponse:
         body = await request.json()
         self.authorizations.append(request.headers.get("authorization", ""))
         reply = self._next(body)
         if isinstance(reply, JSONResponse):
             return reply
-        if reply.delay_s:
-            await asyncio.sleep(reply.delay_s)
+        if reply.status == 200 and body.get("stream"):
+            return StreamingResponse(self._stream(body, reply), media_type="text/event-stream")
+        async with AsyncExitStack() as held:
+            await self._serving(held)
+            if reply.delay_s:
+                await asyncio.sleep(reply.delay_s)
         if reply.status != 200:
             return JSONResponse(
                 {
@@ -160,6 +178,38 @@ class ScriptedLlm:
                 },
             }
         )
+
+    async def _serving(self, held: AsyncExitStack) -> None:
+        """Count the request in flight and wait for a slot (with ``slots``) until ``held`` ends."""
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        held.callback(self._leave)
+        if self._slots is not None:
+            await held.enter_async_context(self._slots)
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
+
+    async def _stream(self, body: dict[str, Any], reply: Reply) -> AsyncIterator[str]:
+        """The reply as OpenAI stream chunks: the first token, then the rest, the end, usage."""
+        finished = False
+        try:
+            async with AsyncExitStack() as held:
+                await self._serving(held)
+                await asyncio.sleep(reply.delay_s)
+                head, tail = reply.text[:1], reply.text[1:]
+                yield _chunk(body, {"role": "assistant", "content": head})
+                await asyncio.sleep(reply.stall_s)
+                if tail:
+                    yield _chunk(body, {"content": tail})
+                yield _chunk(body, {}, finish_reason=reply.finish_reason)
+            if (body.get("stream_options") or {}).get("include_usage"):
+                yield _chunk(body, None, usage=reply)
+            yield "data: [DONE]\n\n"
+            finished = True
+        finally:
+            if not finished:
+                self.abandoned += 1
 
     def start(self) -> None:
         """Serve on a free port in a background thread; returns once it accepts connections."""
@@ -198,6 +248,32 @@ def _exceeds_context(prompt_tokens: int, context_tokens: int) -> JSONResponse:
         },
         status_code=400,
     )
+
+
+def _chunk(
+    body: dict[str, Any],
+    delta: dict[str, Any] | None,
+    *,
+    finish_reason: str | None = None,
+    usage: Reply | None = None,
+) -> str:
+    """One server-sent ``chat.completion.chunk`` event (no choice: the closing usage chunk)."""
+    document: dict[str, Any] = {
+        "id": "chatcmpl-stream",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body.get("model", "scripted"),
+        "choices": []
+        if delta is None
+        else [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+    if usage is not None:
+        document["usage"] = {
+            "prompt_tokens": usage.tokens_in,
+            "completion_tokens": usage.tokens_out,
+            "total_tokens": usage.tokens_in + usage.tokens_out,
+        }
+    return f"data: {json.dumps(document)}\n\n"
 
 
 def _conversation(body: dict[str, Any]) -> str:

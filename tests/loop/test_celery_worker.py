@@ -293,7 +293,7 @@ def test_killed_workers_sequences_are_requeued_within_twice_the_stale_time(
     # Every call outlasts the test's waits: live sequences stay silent far beyond the stale time.
     llm_server.script(key, [answer(fenced_python(RIGHT), delay_s=120)])
     created = create_tasks(pg_session_factory, [add_task(f"{key} #{n}") for n in range(30)])
-    doomed = start_worker()  # two processes
+    doomed = start_worker()  # two sequences at once
     start_worker("-c", "1")
     enqueue_instruction_set(created.set_id)
     _wait_for(lambda: len(_held(pg_session_factory, created.set_id)) == 3, 180, "3 running")
@@ -322,3 +322,29 @@ def test_killed_workers_sequences_are_requeued_within_twice_the_stale_time(
         silent = (sequence.updated_at - sequence.heartbeat_at).total_seconds()
         assert stale_s <= silent <= 2 * stale_s, silent
         print(f"sequence {sequence.id} requeued {silent:.1f} s after its last heartbeat")
+
+
+def test_a_worker_runs_as_many_sequences_at_once_as_its_concurrency(
+    start_worker: Callable[..., subprocess.Popen[bytes]],
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    from workers.dispatch import enqueue_instruction_set
+
+    # Answers without code after 1 s: a sequence is three calls and at least three seconds.
+    llm_server.script(key, [answer("No program this time.", delay_s=1.0)])
+    created = create_tasks(pg_session_factory, [add_task(f"{key} #{n}") for n in range(12)])
+    start_worker("--concurrency", "6")
+    enqueue_instruction_set(created.set_id)
+
+    running: list[int] = []
+
+    def finished() -> bool:
+        statuses = _statuses(pg_session_factory, created.set_id)
+        running.append(statuses.count(SequenceStatus.RUNNING))
+        return statuses == [SequenceStatus.COMPLETED] * 12
+
+    _wait_for(finished, 180, "the set to complete")
+    assert max(running) == 6  # six at once in one process, never more
+    assert len(llm_server.requests_for(key)) == 36

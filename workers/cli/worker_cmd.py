@@ -1,4 +1,11 @@
-"""``reflectseq worker``: a Celery worker processing sequences from the Redis queue."""
+"""``reflectseq worker``: a Celery worker processing sequences from the Redis queue.
+
+One process runs ``--concurrency`` sequences at once, each task on a thread of Celery's
+``threads`` pool. A sequence spends its time waiting (on the model, on the sandbox, on the
+database), so threads cost it little: a thread's stack instead of a process of its own. The
+process's LLM requests share one event loop and one adaptive in-flight limit per endpoint,
+executions take the host's sandbox slots, and database sessions come from one pool.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +25,10 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 def serve_worker_metrics(port: int) -> None:
     """Serve the metrics of every process of this worker, aggregated, on ``port``.
 
-    Celery's prefork children record their own metrics; prometheus_client's multiprocess mode
-    shares them through files in ``PROMETHEUS_MULTIPROC_DIR``. That mode is chosen when the
-    library is imported, which has happened by now, so the first call re-executes this same
-    command with the variable set; the second serves the aggregate.
+    prometheus_client's multiprocess mode adds up what every process of the worker records,
+    through files in ``PROMETHEUS_MULTIPROC_DIR``, whichever Celery pool runs the tasks. That
+    mode is chosen when the library is imported, which has happened by now, so the first call
+    re-executes this same command with the variable set; the second serves the aggregate.
     """
     if not os.environ.get(MULTIPROC_ENV):
         os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="reflectseq-metrics-")
@@ -38,7 +45,8 @@ def worker(
         None,
         "--concurrency",
         "-c",
-        help="Sequences at once (default: REFLECTSEQ_WORKER_CONCURRENCY).",
+        help="Sequences in flight at once in this process (default: "
+        "REFLECTSEQ_WORKER_CONCURRENCY).",
     ),
     queue: str | None = typer.Option(None, "--queue", "-Q", help="Queue to consume."),
     beat: bool = typer.Option(
@@ -77,7 +85,7 @@ def worker(
 
     argv = [
         "worker",
-        "--pool=prefork",
+        "--pool=threads",
         f"--concurrency={concurrency or settings.worker_concurrency}",
         f"--queues={queue or settings.celery_queue}",
         f"--loglevel={loglevel}",
