@@ -179,18 +179,26 @@ def test_warm_starts_are_off_unless_enabled_and_the_setting_turns_them_off(
 def test_a_forked_child_drops_the_parents_waiting_sandboxes(
     warm: tuple[LocalBackend, WarmPool],
 ) -> None:
-    """A child that kept the write ends would hold the parent's next program at end-of-file."""
+    """A child that kept the write ends would hold the parent's next program at end-of-file, so
+    the child stays alive while the parent runs its program in the sandbox that was waiting."""
     backend, pool = warm
     request = ExecutionRequest(language="py", code="print('parent')\n")
     execute(request, backend)
     wait_ready(pool)
+    parent_done, release_child = os.pipe()
     child = os.fork()
     if child == 0:
+        os.close(release_child)
+        os.read(parent_done, 1)  # returns once the parent's run is over
         os._exit(0 if pool.waiting() == 0 else 1)
+    os.close(parent_done)
+    before = pool.runs
+    result = execute(request, backend)
+    os.close(release_child)
     _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    result = run_warm(backend, pool, request)
+    assert pool.runs == before + 1, "the run did not take the warm sandbox"
     assert result.status == ExecutionStatus.PASSED, result
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_only_the_most_recent_shapes_keep_sandboxes(
