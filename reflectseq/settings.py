@@ -19,6 +19,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "REFLECTSEQ_"
 # bubblewrap cannot map a host uid of 2**31 or above into the sandbox's user namespace.
 MAX_SANDBOX_UID = 2**31 - 1
+# Warm sandboxes (reflectseq/sandbox/warm.py) take their uids from a range of their own above the
+# slots': sandbox_uid_base + WARM_UID_OFFSET + i for i below WARM_UIDS, over all processes.
+WARM_UID_OFFSET = 100_000
+WARM_UIDS = 1024
 
 
 def _default_data_dir() -> Path:
@@ -345,6 +349,18 @@ class Settings(BaseSettings):
             f"The last slot's uid (base + concurrency - 1) must not exceed {MAX_SANDBOX_UID}."
         ),
     )
+    sandbox_warm_starts: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description=(
+            "Sandboxes of each recent program shape (language, limits) that every worker process "
+            "keeps started ahead of its next program; each runs one program and is replaced, so "
+            "isolation is unchanged. They use the uids sandbox_uid_base + "
+            f"{WARM_UID_OFFSET} to + {WARM_UID_OFFSET + WARM_UIDS - 1} and hold no execution "
+            "slot while they wait. 0 turns warm starts off. Local backend only."
+        ),
+    )
     sandbox_lock_dir: Path | None = Field(
         default=None,
         description=(
@@ -377,6 +393,14 @@ class Settings(BaseSettings):
                 f"sandbox_uid_base: the slot uids run up to {last} (sandbox_uid_base "
                 f"{self.sandbox_uid_base} + sandbox_concurrency {self.sandbox_concurrency} - 1), "
                 f"above {MAX_SANDBOX_UID}, which bubblewrap cannot map"
+            )
+        last_warm = self.sandbox_uid_base + WARM_UID_OFFSET + WARM_UIDS - 1
+        if self.sandbox_warm_starts > 0 and last_warm > MAX_SANDBOX_UID:
+            raise ValueError(
+                f"sandbox_uid_base: the warm sandboxes' uids run up to {last_warm} "
+                f"(sandbox_uid_base {self.sandbox_uid_base} + {WARM_UID_OFFSET + WARM_UIDS - 1}), "
+                f"above {MAX_SANDBOX_UID}, which bubblewrap cannot map; lower the base or set "
+                "sandbox_warm_starts to 0"
             )
         return self
 

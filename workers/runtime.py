@@ -23,7 +23,7 @@ from reflectseq.llm import BackendFactory, backend_factory
 from reflectseq.llm.breaker import FailureBreaker, LocalBreaker, RedisBreaker
 from reflectseq.llm.context_window import ContextWindows
 from reflectseq.llm.endpoints import EndpointRegistry, load_registry
-from reflectseq.sandbox import execute
+from reflectseq.sandbox import enable_warm_starts, execute
 from reflectseq.settings import Settings
 from workers.loop.machine import LoopContext
 
@@ -99,6 +99,7 @@ def loop_context(
     ``registry`` is the endpoints the configs name (default: the settings'); the backends and the
     context windows are looked up in it.
     """
+    enable_warm_starts()
     breaker: FailureBreaker = RedisBreaker(redis) if redis is not None else LocalBreaker()
     endpoints = registry or load_registry(settings)
     return LoopContext(

@@ -22,6 +22,7 @@ from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult, StepRes
 from reflectseq.sandbox.plan import ExecutionPlan, plan_execution
 from reflectseq.sandbox.supervisor import OutputLimits
 from reflectseq.sandbox.verdict import seal
+from reflectseq.sandbox.warm import attach_warm_pool
 from reflectseq.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ __all__ = [
     "ExecutionRequest",
     "ExecutionResult",
     "StepResult",
+    "enable_warm_starts",
     "execute",
     "execute_many",
     "get_backend",
@@ -68,6 +70,18 @@ def build_backend(settings: Settings) -> Backend:
     )
 
 
+def enable_warm_starts() -> None:
+    """Keep sandboxes started ahead of their programs in this process (``sandbox_warm_starts``).
+
+    For processes that run many programs (workers, ``reflectseq run``): a one-off command would
+    only start a sandbox that nothing uses.
+    """
+    per_shape = get_settings().sandbox_warm_starts
+    backend = get_backend()
+    if per_shape > 0 and isinstance(backend, LocalBackend):
+        attach_warm_pool(backend, per_shape)
+
+
 def output_limits(settings: Settings) -> OutputLimits:
     """Per-stream capture and flood limits from the settings."""
     return OutputLimits(settings.sandbox_capture_bytes, settings.sandbox_output_limit_bytes)
@@ -79,11 +93,14 @@ def get_backend() -> Backend:
     return build_backend(get_settings())
 
 
-def execute(request: ExecutionRequest) -> ExecutionResult:
-    """Run one program (code, plus tests if any) and judge it by its language's pass rule."""
+def execute(request: ExecutionRequest, backend: Backend | None = None) -> ExecutionResult:
+    """Run one program (code, plus tests if any) and judge it by its language's pass rule.
+
+    ``backend`` defaults to the process-wide one (the bench compares two side by side).
+    """
     plan = plan_execution(request, default_memory_mb=get_settings().sandbox_memory_mb)
     started = time.perf_counter()
-    result = seal(plan.language.pass_rule, get_backend().execute(plan), plan.sentinel)
+    result = seal(plan.language.pass_rule, (backend or get_backend()).execute(plan), plan.sentinel)
     result = result.model_copy(update={"program": plan.program})
     SANDBOX_SECONDS.labels(language=plan.language.code, status=result.status.value).observe(
         time.perf_counter() - started

@@ -35,6 +35,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from reflectseq.enums import ExecutionStatus
 from reflectseq.languages import Language
@@ -51,6 +52,9 @@ from reflectseq.sandbox.seccomp import SeccompUnavailable, filter_program
 from reflectseq.sandbox.slots import SlotPool
 from reflectseq.sandbox.supervisor import Channel, Channels, OutputLimits, Supervised, supervise
 from reflectseq.sandbox.verdict import judge
+
+if TYPE_CHECKING:
+    from reflectseq.sandbox.warm import WarmPool
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +221,16 @@ def _memfds(contents: dict[str, bytes]) -> Iterator[dict[str, int]]:
             os.close(fd)
 
 
+@dataclass(frozen=True)
+class Launched:
+    """A started sandbox chain and what it holds until ``LocalBackend.finish`` (or, for a warm
+    sandbox that runs nothing, ``reflectseq.sandbox.warm``) releases it."""
+
+    process: subprocess.Popen[bytes]
+    channels: Channels
+    memory: MemoryGuard
+
+
 class LocalBackend:
     """Runs plans under bubblewrap; safe to use from many threads and processes at once."""
 
@@ -226,6 +240,7 @@ class LocalBackend:
         self.slots = SlotPool(config.uid_base, config.slots, private_uids=self.as_root)
         self._memory: MemoryMechanism | None = None
         self._installed: set[str] = set()  # language codes whose toolchain was found here
+        self.warm: WarmPool | None = None  # sandboxes started ahead, where enabled
 
     @property
     def memory(self) -> MemoryMechanism:
@@ -257,6 +272,8 @@ class LocalBackend:
         become_child_subreaper()
         try:
             with self.slots.lease() as uid:
+                if self.warm is not None and (result := self.warm.run(plan)) is not None:
+                    return result  # a warm start, under a uid of its own (``warm``)
                 return self._execute_in_slot(plan, uid)
         finally:
             if adopted := reap_adopted():
@@ -264,19 +281,33 @@ class LocalBackend:
 
     def _execute_in_slot(self, plan: ExecutionPlan, uid: int | None) -> ExecutionResult:
         try:
-            seccomp_program = filter_program()
+            with _memfds({**plan.files, "\0stdin": plan.stdin}) as fds:
+                stdin_fd = fds.pop("\0stdin")
+                launched = self.launch(plan, uid, file_fds=fds, stdin_fd=stdin_fd)
         except SeccompUnavailable as exc:
             return ExecutionResult(status=ExecutionStatus.SANDBOX_ERROR, message=str(exc))
+        return self.finish(plan, launched)
+
+    def launch(
+        self, plan: ExecutionPlan, uid: int | None, *, file_fds: dict[str, int], stdin_fd: int
+    ) -> Launched:
+        """Start the sandbox chain of ``plan`` under ``uid``; its files come from ``file_fds``.
+
+        The descriptors are memfds (read at once) for a cold start, or pipes that bubblewrap
+        blocks on until their writer closes them for a warm one (``reflectseq.sandbox.warm``):
+        either way the memory guard, the seccomp filter and the command line are this one.
+        Raises ``SeccompUnavailable`` when the filter cannot be built.
+        """
+        seccomp_program = filter_program()
+        become_child_subreaper()  # per launch: a forked process has lost it
         memory = MemoryGuard(self.memory, plan, SCRATCH_MOUNTS)
         roles = [Channel.STDOUT, Channel.STDERR, Channel.SANDBOX_STATUS]
         if plan.compile is not None:
             roles += [Channel.COMPILE_STDOUT, Channel.COMPILE_STDERR, Channel.COMPILE_STATUS]
         channels = Channels(roles)
         try:
-            streams = {"\0stdin": plan.stdin, "\0seccomp": seccomp_program}
-            with _memfds({**plan.files, **streams}) as fds:
-                file_fds = {name: fd for name, fd in fds.items() if name not in streams}
-                stdin_fd, seccomp_fd = fds["\0stdin"], fds["\0seccomp"]
+            with _memfds({"\0seccomp": seccomp_program}) as fds:
+                seccomp_fd = fds["\0seccomp"]
                 command = init_command(
                     plan,
                     self._program(plan, channels.write_fds),
@@ -291,20 +322,38 @@ class LocalBackend:
                     command=command,
                 )
                 process = self._spawn(argv, stdin_fd, [*file_fds.values(), seccomp_fd], channels)
-            memory.start(process.pid)
             channels.close_write_ends()
-            supervised = supervise(
-                process,
-                channels,
-                compile_timeout=plan.compile_timeout if plan.compile is not None else None,
-                run_timeout=plan.run_timeout,
-                limits=OutputLimits(self.config.capture_bytes, self.config.output_limit_bytes),
-            )
-            out_of_memory = memory.exceeded()
-        finally:
+        except BaseException:
             channels.close()
             memory.close()
+            raise
+        return Launched(process, channels, memory)
+
+    def finish(self, plan: ExecutionPlan, launched: Launched) -> ExecutionResult:
+        """Supervise a launched sandbox to its end, release what it held, and judge it.
+
+        The memory watchdog (where no cgroup bounds the run) starts here, when the program is
+        in, so that a sandbox waiting for its files costs no sampling.
+        """
+        try:
+            launched.memory.start(launched.process.pid)
+            supervised = supervise(
+                launched.process,
+                launched.channels,
+                compile_timeout=plan.compile_timeout if plan.compile is not None else None,
+                run_timeout=plan.run_timeout,
+                limits=self.limits,
+            )
+            out_of_memory = launched.memory.exceeded()
+        finally:
+            launched.channels.close()
+            launched.memory.close()
         return self._result(plan, supervised, out_of_memory)
+
+    @property
+    def limits(self) -> OutputLimits:
+        """Per-stream capture and flood limits of every run."""
+        return OutputLimits(self.config.capture_bytes, self.config.output_limit_bytes)
 
     @staticmethod
     def _program(plan: ExecutionPlan, write_fds: dict[Channel, int]) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import selectors
 import signal
 import subprocess
@@ -296,6 +297,31 @@ def supervise(
         sandbox_started=started,
         setup_stderr=setup_stderr,
     )
+
+
+def abandon(process: subprocess.Popen[bytes], channels: Channels, *, limits: OutputLimits) -> None:
+    """End a launched sandbox that will run nothing (a warm one nobody takes), inside out.
+
+    bubblewrap reports its namespace's init as soon as it has cloned it, long before it reads
+    the program's files, so the init is found on the status pipe and killed through its pidfd,
+    as at a run's deadline; only a sandbox that reported nothing within the grace is ended by its
+    launcher's process group. The caller closes the file pipes after this, not before: on
+    end-of-file bubblewrap would go on with empty files.
+    """
+    watch = _Watch(process, compile_timeout=None, run_timeout=0.0, limits=limits)
+    status_fd = channels.read_fds.get(Channel.SANDBOX_STATUS)
+    give_up = time.monotonic() + DRAIN_GRACE_SECONDS
+    while status_fd is not None and watch.init is None and (left := give_up - time.monotonic()) > 0:
+        readable, _, _ = select.select([status_fd], [], [], left)
+        if not readable or not (data := os.read(status_fd, READ_CHUNK)):
+            break
+        watch.on_data(Channel.SANDBOX_STATUS, data, time.monotonic())
+    watch.kill()
+    process.wait()
+    if watch.init is not None:
+        watch.init.reap(ADOPTED_EXIT_SECONDS)
+        watch.init.close()
+    channels.close()
 
 
 def _loop(watch: _Watch, selector: selectors.BaseSelector, pidfd: int, channels: Channels) -> None:

@@ -1,0 +1,251 @@
+"""Warm starts: the cold verdicts and output, one program per sandbox, nothing kept between."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reflectseq.enums import ExecutionStatus
+from reflectseq.sandbox import ExecutionRequest, ExecutionResult, build_backend, execute
+from reflectseq.sandbox.local import LocalBackend
+from reflectseq.sandbox.warm import WarmPool, attach_warm_pool
+from reflectseq.settings import WARM_UID_OFFSET, WARM_UIDS, Settings, get_settings
+from tests.sandbox.conftest import slot_uids
+
+pytestmark = pytest.mark.usefixtures("no_leftovers")
+
+READY_DEADLINE_S = 60.0  # a generous bound on a busy machine; only a broken pool reaches it
+
+
+def local_backend() -> LocalBackend:
+    backend = build_backend(get_settings())
+    assert isinstance(backend, LocalBackend)
+    return backend
+
+
+def warm_uids() -> range:
+    base = get_settings().sandbox_uid_base + WARM_UID_OFFSET
+    return range(base, base + WARM_UIDS)
+
+
+def warm_uid_processes() -> list[str]:
+    """Host processes of the warm uids: live ones, and zombies this process should have reaped
+    (zombies of the host's init run nothing: reaping them is that init's job)."""
+    me = str(os.getpid())
+    found = []
+    for entry in os.scandir("/proc"):
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid in warm_uids():
+                stat = Path(entry.path, "stat").read_text()
+                state, parent = stat.rsplit(")", 1)[1].split()[:2]
+                if state not in ("Z", "X") or parent == me:
+                    found.append(stat[:60])
+        except OSError:
+            continue
+    return found
+
+
+def no_warm_processes_left() -> None:
+    """Killed processes take a moment to go; wait for them, failing only at a generous bound."""
+    deadline = time.monotonic() + READY_DEADLINE_S
+    while (left := warm_uid_processes()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert left == []
+
+
+@pytest.fixture
+def warm() -> Iterator[tuple[LocalBackend, WarmPool]]:
+    backend = local_backend()
+    pool = attach_warm_pool(backend, per_shape=1)
+    yield backend, pool
+    pool.close()
+    if os.geteuid() == 0:
+        no_warm_processes_left()
+
+
+def wait_ready(pool: WarmPool) -> None:
+    deadline = time.monotonic() + READY_DEADLINE_S
+    while pool.waiting() < 1:
+        assert time.monotonic() < deadline, "no warm sandbox was started"
+        time.sleep(0.01)
+
+
+def run_warm(backend: LocalBackend, pool: WarmPool, request: ExecutionRequest) -> ExecutionResult:
+    """Run ``request`` in a warm sandbox (a first run of its shape asks for one)."""
+    if pool.waiting() == 0:
+        execute(request, backend)
+    wait_ready(pool)
+    before = pool.runs
+    result = execute(request, backend)
+    assert pool.runs == before + 1, "the run did not take the warm sandbox"
+    return result
+
+
+CASES = {
+    "passed": ExecutionRequest(language="py", code="print('hello')\nassert 1 + 1 == 2\n"),
+    "failed": ExecutionRequest(
+        language="py", code="def f():\n    return 1\n", tests="assert f() == 2\n"
+    ),
+    "runtime error": ExecutionRequest(language="py", code="raise SystemExit(3)\n"),
+    "timeout": ExecutionRequest(language="py", code="while True:\n    pass\n", run_timeout=2),
+    "memory": ExecutionRequest(
+        language="py",
+        code="chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))\n",
+        memory_mb=256,
+        run_timeout=10,
+    ),
+    "stdin": ExecutionRequest(
+        language="py", code="import sys\nprint(sys.stdin.read().upper())\n", stdin="abc\n"
+    ),
+    "files": ExecutionRequest(
+        language="py",
+        code="import helper\nprint(helper.VALUE)\n",
+        files={"helper.py": "VALUE = 42\n"},
+    ),
+    "compile step": ExecutionRequest(language="sh", code="echo out\necho err >&2\nexit 0\n"),
+    "compile error": ExecutionRequest(language="sh", code="if then fi\n"),
+}
+
+
+@pytest.mark.parametrize("request_", CASES.values(), ids=CASES.keys())
+def test_warm_start_gives_the_cold_verdict_and_output(
+    warm: tuple[LocalBackend, WarmPool], request_: ExecutionRequest
+) -> None:
+    backend, pool = warm
+    warm_result = run_warm(backend, pool, request_)
+    cold = execute(request_, local_backend())
+    assert warm_result.status == cold.status
+    assert warm_result.status != ExecutionStatus.SANDBOX_ERROR, warm_result
+    for step in ("compile", "run"):
+        warm_step, cold_step = getattr(warm_result, step), getattr(cold, step)
+        assert (warm_step is None) == (cold_step is None)
+        if warm_step is not None:
+            assert (warm_step.exit_code, warm_step.signal, warm_step.stdout, warm_step.stderr) == (
+                cold_step.exit_code,
+                cold_step.signal,
+                cold_step.stdout,
+                cold_step.stderr,
+            )
+
+
+def test_a_warm_sandbox_runs_one_program_and_keeps_nothing(
+    warm: tuple[LocalBackend, WarmPool],
+) -> None:
+    backend, pool = warm
+    write = ExecutionRequest(
+        language="py",
+        code="for path in ('/tmp/marker', '/work/marker'):\n    open(path, 'w').write('x')\n",
+    )
+    look = ExecutionRequest(
+        language="py",
+        code="import os\nprint(os.path.exists('/tmp/marker'), os.path.exists('/work/marker'))\n",
+    )
+    assert run_warm(backend, pool, write).status == ExecutionStatus.PASSED
+    seen = run_warm(backend, pool, look)
+    assert seen.status == ExecutionStatus.PASSED, seen
+    assert seen.run is not None and seen.run.stdout == "False False\n"
+
+
+def test_a_waiting_sandbox_holds_no_execution_slot(
+    monkeypatch: pytest.MonkeyPatch, warm: tuple[LocalBackend, WarmPool]
+) -> None:
+    backend, pool = warm
+    backend.slots.size = 1  # one slot on the host: a waiting sandbox holding it would block this
+    execute(ExecutionRequest(language="py", code="pass\n"), backend)
+    wait_ready(pool)
+    other_shape = ExecutionRequest(language="sh", code="echo done\n")
+    result = execute(other_shape, backend)
+    assert result.status == ExecutionStatus.PASSED, result
+    assert result.run is not None and result.run.stdout == "done\n"
+
+
+def test_warm_starts_are_off_unless_enabled_and_the_setting_turns_them_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reflectseq.sandbox import enable_warm_starts, get_backend
+
+    backend = get_backend()
+    assert isinstance(backend, LocalBackend) and backend.warm is None  # one-off commands
+    monkeypatch.setenv("REFLECTSEQ_SANDBOX_WARM_STARTS", "0")
+    get_settings.cache_clear()
+    enable_warm_starts()
+    assert backend.warm is None
+
+
+def test_a_forked_child_drops_the_parents_waiting_sandboxes(
+    warm: tuple[LocalBackend, WarmPool],
+) -> None:
+    """A child that kept the write ends would hold the parent's next program at end-of-file, so
+    the child stays alive while the parent runs its program in the sandbox that was waiting."""
+    backend, pool = warm
+    request = ExecutionRequest(language="py", code="print('parent')\n")
+    execute(request, backend)
+    wait_ready(pool)
+    parent_done, release_child = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(release_child)
+        os.read(parent_done, 1)  # returns once the parent's run is over
+        os._exit(0 if pool.waiting() == 0 else 1)
+    os.close(parent_done)
+    before = pool.runs
+    result = execute(request, backend)
+    os.close(release_child)
+    _, status = os.waitpid(child, 0)
+    assert pool.runs == before + 1, "the run did not take the warm sandbox"
+    assert result.status == ExecutionStatus.PASSED, result
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_only_the_most_recent_shapes_keep_sandboxes(
+    monkeypatch: pytest.MonkeyPatch, warm: tuple[LocalBackend, WarmPool]
+) -> None:
+    monkeypatch.setattr("reflectseq.sandbox.warm.MAX_SHAPES", 1)
+    backend, pool = warm
+    execute(ExecutionRequest(language="py", code="pass\n"), backend)
+    wait_ready(pool)
+    execute(ExecutionRequest(language="py", code="pass\n", run_timeout=5), backend)  # a new shape
+    deadline = time.monotonic() + READY_DEADLINE_S
+    while pool.shapes() != 1 or pool.waiting() != 1:
+        assert time.monotonic() < deadline, "the older shape kept its sandbox"
+        time.sleep(0.01)
+
+
+def uids_of_my_children() -> list[int]:
+    me = str(os.getpid())
+    uids = []
+    for entry in os.scandir("/proc"):
+        try:
+            if (
+                entry.name.isdigit()
+                and Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[1] == me
+            ):
+                uids.append(entry.stat().st_uid)
+        except OSError:
+            continue
+    return uids
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="private uids are given only when running as root")
+def test_a_waiting_sandbox_runs_under_a_uid_of_its_own_range(
+    warm: tuple[LocalBackend, WarmPool],
+) -> None:
+    """Warm uids never meet the slots': a waiting sandbox must not take a slot's uid."""
+    backend, pool = warm
+    execute(ExecutionRequest(language="py", code="pass\n"), backend)
+    wait_ready(pool)
+    waiting = uids_of_my_children()  # the waiting sandbox's bubblewrap, and nothing else of ours
+    assert len(waiting) == 1 and waiting[0] in warm_uids(), waiting
+    assert not set(warm_uids()) & set(slot_uids())
+
+
+def test_the_warm_uids_must_stay_mappable() -> None:
+    top = 2**31 - 1 - WARM_UID_OFFSET - WARM_UIDS + 1
+    assert Settings(sandbox_uid_base=top, sandbox_concurrency=1).sandbox_uid_base == top
+    with pytest.raises(ValueError, match="sandbox_uid_base: the warm sandboxes' uids"):
+        Settings(sandbox_uid_base=top + 1, sandbox_concurrency=1)
+    assert Settings(sandbox_uid_base=top + 1, sandbox_concurrency=1, sandbox_warm_starts=0)
