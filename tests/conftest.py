@@ -21,6 +21,7 @@ from reflectseq.db.base import Base
 from reflectseq.db.migrate import upgrade
 from reflectseq.db.scratch import scratch_database
 from reflectseq.db.session import make_engine, make_session_factory
+from reflectseq.sandbox import reset_backend
 from reflectseq.settings import get_settings
 
 DEFAULT_TEST_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/reflectseq_test"
@@ -119,8 +120,10 @@ def pg_session_factory(pg_engine: Engine) -> sessionmaker[Session]:
 
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test gets its own data directory and freshly read settings."""
+    """Every test gets its own data directory and freshly read settings, and leaves no sandbox
+    backend behind (a loop run in the test process keeps warm sandboxes waiting)."""
     monkeypatch.setenv("REFLECTSEQ_DATA_DIR", str(tmp_path / "data"))
     get_settings.cache_clear()
     yield
+    reset_backend()
     get_settings.cache_clear()

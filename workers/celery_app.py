@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_ready
 
 from reflectseq.db.session import session_factory_for
 from reflectseq.settings import Settings, get_settings
@@ -48,9 +48,10 @@ def create_app(settings: Settings) -> Celery:
 app = create_app(get_settings())
 
 
-@worker_process_init.connect  # type: ignore[untyped-decorator]
+@worker_ready.connect  # type: ignore[untyped-decorator]
 def _start_heartbeat(**_: Any) -> None:
-    """Each pool process keeps its sequences fresh, with connections made after the fork."""
+    """The worker process keeps its sequences fresh: its tasks run on threads of this process
+    (``reflectseq worker`` uses the threads pool), so this is the one process that holds them."""
     settings = get_settings()
     factory = session_factory_for(settings.database_url)
     Heartbeat(factory, worker_name, stale_after_s=settings.stale_after_s).start()

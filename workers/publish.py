@@ -92,12 +92,15 @@ def capture_template(app: Celery, channel: Any, task_name: str, queue: str) -> M
         app.send_task(task_name, args=[0], queue=queue, producer=app.amqp.Producer(channel))
     finally:
         del channel.conn_or_acquire
-    ((key, payload),) = captured.pushed
+    ((_, payload),) = captured.pushed
     envelope = json.loads(payload)
     properties = envelope["properties"]
     if envelope["content-type"] != "application/json" or properties["body_encoding"] != "base64":
         raise ValueError(f"cannot vary a {envelope['content-type']} message body")
-    return MessageTemplate.of(key, envelope)
+    # The Redis list of a queue is named after it (kombu's Redis transport, priority 0), and the
+    # workers read it by that name. The key kombu chose goes through the exchange's bindings as
+    # the app's own broker connection sees them, which need not be this Redis's.
+    return MessageTemplate.of(queue, envelope)
 
 
 def publish_tasks(

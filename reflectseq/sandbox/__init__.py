@@ -35,6 +35,7 @@ __all__ = [
     "execute",
     "execute_many",
     "get_backend",
+    "reset_backend",
 ]
 
 
@@ -89,8 +90,21 @@ def output_limits(settings: Settings) -> OutputLimits:
 
 @lru_cache(maxsize=1)
 def get_backend() -> Backend:
-    """The process-wide backend (tests call ``get_backend.cache_clear()`` after new settings)."""
+    """The process-wide backend (``reset_backend()`` after new settings)."""
     return build_backend(get_settings())
+
+
+def reset_backend() -> None:
+    """Forget the process-wide backend, ending the sandboxes it keeps waiting (warm starts).
+
+    Dropping the backend alone would leave its warm pool's thread and sandboxes running for the
+    life of the process, each holding pipes and a uid.
+    """
+    if get_backend.cache_info().currsize:
+        backend = get_backend()
+        if isinstance(backend, LocalBackend) and backend.warm is not None:
+            backend.warm.close()
+    get_backend.cache_clear()
 
 
 def execute(request: ExecutionRequest, backend: Backend | None = None) -> ExecutionResult:

@@ -68,8 +68,9 @@ def _namespace_depth(status: dict[str, str]) -> int:
 
 def _exited(pidfd: int, timeout: float) -> bool:
     """Wait up to ``timeout`` for the process to end (a pidfd is readable once it has)."""
-    readable, _, _ = select.select([pidfd], [], [], timeout)
-    return bool(readable)
+    poller = select.poll()  # not select(): a busy worker's descriptors pass FD_SETSIZE (1024)
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(max(timeout, 0.0) * 1000))
 
 
 class NamespaceInit:

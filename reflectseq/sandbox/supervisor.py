@@ -311,9 +311,11 @@ def abandon(process: subprocess.Popen[bytes], channels: Channels, *, limits: Out
     watch = _Watch(process, compile_timeout=None, run_timeout=0.0, limits=limits)
     status_fd = channels.read_fds.get(Channel.SANDBOX_STATUS)
     give_up = time.monotonic() + DRAIN_GRACE_SECONDS
+    poller = select.poll()  # not select(): a busy worker's descriptors pass FD_SETSIZE (1024)
+    if status_fd is not None:
+        poller.register(status_fd, select.POLLIN)
     while status_fd is not None and watch.init is None and (left := give_up - time.monotonic()) > 0:
-        readable, _, _ = select.select([status_fd], [], [], left)
-        if not readable or not (data := os.read(status_fd, READ_CHUNK)):
+        if not poller.poll(left * 1000) or not (data := os.read(status_fd, READ_CHUNK)):
             break
         watch.on_data(Channel.SANDBOX_STATUS, data, time.monotonic())
     watch.kill()

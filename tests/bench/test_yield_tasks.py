@@ -37,10 +37,22 @@ def test_task_file_is_an_instruction_set_and_a_benchmark() -> None:
     assert len({spec.content_hash() for spec in specs}) == len(specs)
 
 
+LOADED_MACHINE_TIMEOUT_S = 120.0
+
+
 def _run(problems: list[Problem], answers: list[str]) -> list[ExecutionResult]:
-    """Each answer assembled with its problem's tests, the way ``reflectseq eval`` runs it."""
+    """Each answer assembled with its problem's tests, the way ``reflectseq eval`` runs it.
+
+    The steps get generous time limits: what is checked is the verdict of a finished run, and a
+    loaded machine compiles Rust or Scala slower than MultiPL-E's 15 s allow.
+    """
     requests = [
-        ExecutionRequest(language=problem.language, code=problem.program(answer))
+        ExecutionRequest(
+            language=problem.language,
+            code=problem.program(answer),
+            compile_timeout=LOADED_MACHINE_TIMEOUT_S,
+            run_timeout=LOADED_MACHINE_TIMEOUT_S,
+        )
         for problem, answer in zip(problems, answers, strict=True)
     ]
     return execute_many(requests)

@@ -297,7 +297,9 @@ def test_killed_workers_sequences_are_requeued_within_twice_the_stale_time(
     start_worker("-c", "1")
     enqueue_instruction_set(created.set_id)
     _wait_for(lambda: len(_held(pg_session_factory, created.set_id)) == 3, 180, "3 running")
-    _wait_for(lambda: len(llm_server.requests_for(key)) >= 3, 60, "3 model calls")
+    # An endpoint's adaptive limit starts at one request per process: the doomed worker's second
+    # sequence waits for that place (also a wait the heartbeat must cover).
+    _wait_for(lambda: len(llm_server.requests_for(key)) >= 2, 60, "2 model calls")
 
     # Waiting on the model for twice the stale time, live sequences keep their claim.
     time.sleep(2 * stale_s + 2)
@@ -347,4 +349,5 @@ def test_a_worker_runs_as_many_sequences_at_once_as_its_concurrency(
 
     _wait_for(finished, 180, "the set to complete")
     assert max(running) == 6  # six at once in one process, never more
-    assert len(llm_server.requests_for(key)) == 36
+    # Three calls a sequence; on a loaded machine a call may be retried, never skipped.
+    assert len(llm_server.requests_for(key)) >= 36

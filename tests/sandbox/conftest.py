@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reflectseq.sandbox import get_backend
+from reflectseq.sandbox import reset_backend
 from reflectseq.settings import get_settings
 
 
@@ -68,7 +68,7 @@ def no_leftovers() -> Iterator[None]:
 def _fresh_backend() -> Iterator[None]:
     """Settings may be changed by a test through the environment; rebuild the backend each time."""
     get_settings.cache_clear()
-    get_backend.cache_clear()
+    reset_backend()
     yield
     get_settings.cache_clear()
-    get_backend.cache_clear()
+    reset_backend()

@@ -360,3 +360,12 @@ def test_rust_lifetimes_are_not_character_literals() -> None:
     masked = mask(text, Syntax())
     opening = masked.index("{")
     assert closing_bracket(masked, opening) == text.index("}")
+
+
+def test_java_public_classes_of_the_answer_lose_public_beside_the_tests_problem_class() -> None:
+    """Only one public class may sit in Problem.java, and it must be Problem."""
+    code = "public class Solution {\n    public static int add(int a, int b) { return a + b; }\n}\n"
+    tests = "class Problem {\n    public static void main(String[] args) {\n        assert Solution.add(2, 3) == 5;\n    }\n}\n"
+    built = program("java", code, tests)
+    assert "public class Solution" not in built and "class Solution {" in built
+    assert "public static int add" in built

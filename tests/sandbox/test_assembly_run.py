@@ -49,6 +49,22 @@ def test_answer_and_tests_pasted_together_are_misjudged(language: str) -> None:
 
 
 @pytest.mark.parametrize("correct", [True, False])
+def test_java_public_answer_class_runs_beside_the_tests_problem_class(correct: bool) -> None:
+    code = (
+        "public class Solution {\n    public static int add(int a, int b) { return a "
+        + ("+" if correct else "-")
+        + " b; }\n}\n"
+    )
+    tests = (
+        "class Problem {\n    public static void main(String[] args) {\n"
+        '        if (Solution.add(2, 3) != 5) throw new AssertionError("add");\n    }\n}\n'
+    )
+    result = execute(run("java", code, tests))
+    expected = ExecutionStatus.PASSED if correct else ExecutionStatus.FAILED
+    assert result.status == expected, result
+
+
+@pytest.mark.parametrize("correct", [True, False])
 def test_go_checks_in_init_judge_the_answer_not_its_own_tests(correct: bool) -> None:
     tests = 'func init() {\n\tif add(2, 3) != 5 {\n\t\tpanic("add(2, 3) != 5")\n\t}\n}\n'
     result = execute(run("go", answer("go", correct=correct), tests))

@@ -32,9 +32,26 @@ def warm_uids() -> range:
     return range(base, base + WARM_UIDS)
 
 
+def _parent(pid: str) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    except OSError:
+        return None
+
+
+def _descends_from(pid: str, ancestor: str) -> bool:
+    while pid not in ("0", "1", ancestor):
+        parent = _parent(pid)
+        if parent is None:
+            return False
+        pid = parent
+    return pid == ancestor
+
+
 def warm_uid_processes() -> list[str]:
-    """Host processes of the warm uids: live ones, and zombies this process should have reaped
-    (zombies of the host's init run nothing: reaping them is that init's job)."""
+    """Processes of the warm uids that this process started (its own sandboxes, or what it
+    adopted): live ones, and zombies it should have reaped. Other test processes may keep warm
+    sandboxes of their own waiting meanwhile (a loop run), and this range is shared."""
     me = str(os.getpid())
     found = []
     for entry in os.scandir("/proc"):
@@ -42,7 +59,7 @@ def warm_uid_processes() -> list[str]:
             if entry.name.isdigit() and entry.stat().st_uid in warm_uids():
                 stat = Path(entry.path, "stat").read_text()
                 state, parent = stat.rsplit(")", 1)[1].split()[:2]
-                if state not in ("Z", "X") or parent == me:
+                if (state not in ("Z", "X") and _descends_from(entry.name, me)) or parent == me:
                     found.append(stat[:60])
         except OSError:
             continue
