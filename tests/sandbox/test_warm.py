@@ -187,6 +187,8 @@ def test_warm_starts_are_off_unless_enabled_and_the_setting_turns_them_off(
 
     backend = get_backend()
     assert isinstance(backend, LocalBackend) and backend.warm is None  # one-off commands
+    enable_warm_starts()
+    assert backend.warm is None  # off by default
     monkeypatch.setenv("REFLECTSEQ_SANDBOX_WARM_STARTS", "0")
     get_settings.cache_clear()
     enable_warm_starts()
@@ -262,7 +264,12 @@ def test_a_waiting_sandbox_runs_under_a_uid_of_its_own_range(
 
 def test_the_warm_uids_must_stay_mappable() -> None:
     top = 2**31 - 1 - WARM_UID_OFFSET - WARM_UIDS + 1
-    assert Settings(sandbox_uid_base=top, sandbox_concurrency=1).sandbox_uid_base == top
+    assert (
+        Settings(
+            sandbox_uid_base=top, sandbox_concurrency=1, sandbox_warm_starts=1
+        ).sandbox_uid_base
+        == top
+    )
     with pytest.raises(ValueError, match="sandbox_uid_base: the warm sandboxes' uids"):
-        Settings(sandbox_uid_base=top + 1, sandbox_concurrency=1)
+        Settings(sandbox_uid_base=top + 1, sandbox_concurrency=1, sandbox_warm_starts=1)
     assert Settings(sandbox_uid_base=top + 1, sandbox_concurrency=1, sandbox_warm_starts=0)
