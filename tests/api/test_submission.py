@@ -246,9 +246,14 @@ def test_idempotency_keys_are_scoped_to_the_api_key(
 @pytest.fixture
 def own_queue(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A task queue of this test alone (emptied afterwards), so that its length can be checked."""
+    from workers import celery_app
+
     queue = f"reflectseq-test-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("REFLECTSEQ_CELERY_QUEUE", queue)
     get_settings.cache_clear()
+    # The module's app was made with the settings of whichever test imported it first (maybe no
+    # Redis at all, so another broker); this test's dispatch must use this test's Redis.
+    monkeypatch.setattr(celery_app, "app", celery_app.create_app(get_settings()))
     yield queue
     Redis.from_url(TEST_REDIS_URL).delete(queue)
 

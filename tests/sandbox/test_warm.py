@@ -235,14 +235,13 @@ def test_only_the_most_recent_shapes_keep_sandboxes(
 
 
 def uids_of_my_children() -> list[int]:
+    """Uids of this process's bubblewrap children (other tests' helpers are no concern here)."""
     me = str(os.getpid())
     uids = []
     for entry in os.scandir("/proc"):
         try:
-            if (
-                entry.name.isdigit()
-                and Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[1] == me
-            ):
+            stat = Path(entry.path, "stat").read_text() if entry.name.isdigit() else ""
+            if stat and "(bwrap)" in stat and stat.rsplit(")", 1)[1].split()[1] == me:
                 uids.append(entry.stat().st_uid)
         except OSError:
             continue
