@@ -12,8 +12,9 @@ Per language it reports the one-shot pass@1, the reflection pass (stage 1 ended 
 tests), the final pass (the one-off answer passes), final minus one-shot in points, assembly
 collisions (failed executions whose output shows the answer's own driver clashing with the
 appended tests: a duplicate ``main``, a redeclared name, ...), stalled sequences (flag
-``stalled``), repeated rounds (stage-1 programs identical to an earlier round's), sequences that
-ended failed, mean rounds and the model's tokens per second. Both runs use the same sampling.
+``stalled``), repeated rounds (stage-1 programs identical to an earlier round's), answers sampled
+again for repeating a failed program (calls with status ``repeated``), sequences that ended
+failed, mean rounds and the model's tokens per second. Both runs use the same sampling.
 
 Usage: ``python bench/yield.py [--languages py,cpp] [--limit 2] [--max-rounds 4] [--out f.json]``
 (``--limit`` keeps the first N tasks of each language; the whole set takes about an hour on two
@@ -41,7 +42,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reflectseq.db.models import Block, Instruction, LlmCall, Message, Sequence
 from reflectseq.db.session import session_factory_for
-from reflectseq.enums import BlockKind, ExecutionStatus, SequenceStage, SequenceStatus
+from reflectseq.enums import (
+    BlockKind,
+    ExecutionStatus,
+    LlmCallStatus,
+    SequenceStage,
+    SequenceStatus,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK_FILE = ROOT / "bench" / "tasks" / "yield.jsonl"
@@ -87,6 +94,7 @@ class LanguageFigures:
     rounds: int = 0
     programs: int = 0
     repeated: int = 0
+    resampled: int = 0  # answers discarded for repeating a failed program (sampled again)
     tokens_out: int = 0
     llm_seconds: float = 0.0
 
@@ -193,12 +201,13 @@ def loop_figures(database_url: str, figures: dict[str, LanguageFigures]) -> None
                 output = f"{block.stdout or ''}\n{block.stderr or ''}\n{block.content}"
                 counts.collisions += is_collision(output)
         calls = session.execute(
-            select(LlmCall.sequence_id, LlmCall.tokens_out, LlmCall.latency_s).where(
-                LlmCall.sequence_id.is_not(None)
-            )
+            select(
+                LlmCall.sequence_id, LlmCall.tokens_out, LlmCall.latency_s, LlmCall.status
+            ).where(LlmCall.sequence_id.is_not(None))
         ).all()
-        for sequence_id, tokens_out, latency_s in calls:
+        for sequence_id, tokens_out, latency_s, status in calls:
             counts = figures[language_of[sequence_id]]
+            counts.resampled += status == LlmCallStatus.REPEATED
             counts.tokens_out += tokens_out
             counts.llm_seconds += latency_s or 0.0
 
@@ -207,7 +216,7 @@ def print_table(figures: dict[str, LanguageFigures], total: LanguageFigures) -> 
     """One row per language and a total row."""
     header = (
         f"{'lang':<6}{'tasks':>6}{'one-shot':>10}{'reflect':>9}{'final':>8}{'Δ pts':>8}"
-        f"{'collide':>9}{'(1-shot)':>9}{'stalled':>8}{'repeat':>8}{'failed':>7}"
+        f"{'collide':>9}{'(1-shot)':>9}{'stalled':>8}{'repeat':>8}{'resampl':>8}{'failed':>7}"
         f"{'rounds':>8}{'tok/s':>7}"
     )
     print(header)
@@ -221,7 +230,8 @@ def print_table(figures: dict[str, LanguageFigures], total: LanguageFigures) -> 
             f"{rates['reflection_pct']:>8.0f}%{rates['final_pct']:>7.0f}%"
             f"{rates['final_minus_one_shot_pts']:>+8.0f}{counts.collisions:>9}"
             f"{counts.one_shot_collisions:>9}{counts.stalled:>8}"
-            f"{'-' if repeated is None else f'{repeated:.0f}%':>8}{counts.sequences_failed:>7}"
+            f"{'-' if repeated is None else f'{repeated:.0f}%':>8}{counts.resampled:>8}"
+            f"{counts.sequences_failed:>7}"
             f"{rates['mean_rounds']:>8.2f}{'-' if speed is None else f'{speed:.1f}':>7}"
         )
 
@@ -235,6 +245,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=1024, help="Longest answer.")
     parser.add_argument("--temperature", type=float, default=0.2, help="For both runs.")
     parser.add_argument("--seed", type=int, default=7, help="Sampling seed of both runs.")
+    parser.add_argument(
+        "--resample-repeats", type=int, default=2, help="The loop's resamples of a repeat."
+    )
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the model.")
     parser.add_argument("--concurrency", type=int, default=1, help="Sequences at once.")
     parser.add_argument("--work-dir", type=Path, help="Keep the runs here (default: temporary).")
@@ -275,7 +288,8 @@ def main() -> None:
         [
             "run", str(selected), f"--out={work / 'dataset.jsonl'}", "--backend=local",
             f"--model={MODEL}", f"--max-rounds={args.max_rounds}",
-            f"--concurrency={args.concurrency}", f"--database-url={database_url}", *sampling,
+            f"--concurrency={args.concurrency}", f"--database-url={database_url}",
+            f"--resample-repeats={args.resample_repeats}", *sampling,
         ],
         env,
     )  # fmt: skip
@@ -295,7 +309,8 @@ def main() -> None:
         "\none-shot: reflectseq eval pass@1; reflect: stage 1 ended passing; final: the one-off "
         "answer passes;\nΔ pts: final minus one-shot; collide: failed loop executions showing an "
         "assembly collision\n((1-shot): the same in the eval answers); repeat: stage-1 programs "
-        "identical to an earlier round's;\nfailed: sequences that ended failed; tok/s: generated "
+        "identical to an earlier round's;\nresampl: answers sampled again for repeating a failed "
+        "program (not run);\nfailed: sequences that ended failed; tok/s: generated "
         "tokens per second of model time"
     )
     if args.out:
@@ -303,6 +318,7 @@ def main() -> None:
             "model": MODEL,
             "tasks": str(args.tasks),
             "max_rounds": args.max_rounds,
+            "resample_repeats": args.resample_repeats,
             "sampling": {
                 "temperature": args.temperature,
                 "seed": args.seed,

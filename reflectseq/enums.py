@@ -44,6 +44,7 @@ class LlmCallStatus(StrEnum):
     FAILED = "failed"  # an error answer (HTTP error, refused as too long, withheld)
     TIMED_OUT = "timed_out"  # no answer in time; tokens and cost are the prompt's estimate
     ABANDONED = "abandoned"  # answered after the sequence stopped being its worker's
+    REPEATED = "repeated"  # its program repeated an earlier round's, so the model was asked again
 
 
 class SequenceStage(StrEnum):

@@ -95,6 +95,17 @@ class GenerationConfigSpec(BaseModel):
             "is kept as it is and the sequence flagged truncated_answer."
         ),
     )
+    resample_repeats: int = Field(
+        default=2,
+        ge=0,
+        le=4,
+        description=(
+            "How often a stage-1 answer whose program repeats an earlier round's (which failed) "
+            "is sampled again, at a raised temperature and another seed, before it is run. The "
+            "discarded answers are kept as calls with status repeated. 0: repeats are run and "
+            "answered with the repeated-code prompt only."
+        ),
+    )
     prompt_version: str = Field(
         default="v2",
         min_length=1,
@@ -129,6 +140,7 @@ class GenerationConfigSpec(BaseModel):
             "seed": self.seed,
             # Stored with the sampling: together with max_tokens it bounds an answer's length.
             "max_continuations": self.max_continuations,
+            "resample_repeats": self.resample_repeats,
         }
 
     def config_hash(self) -> str:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.models import Block, LlmCall, Sequence
-from reflectseq.enums import BlockKind, ExecutionStatus, Role, SequenceStage, SequenceStatus
+from reflectseq.enums import (
+    BlockKind,
+    ExecutionStatus,
+    LlmCallStatus,
+    Role,
+    SequenceStage,
+    SequenceStatus,
+)
 from reflectseq.specs import InstructionSpec
 from reflectseq.store.sequences import load_sequence_tree
 from tests.loop.conftest import add_task, create_tasks, fenced_python
@@ -114,7 +122,9 @@ def test_never_passes_stops_at_max_rounds(
     with pg_session_factory() as session:
         sequence = session.get_one(Sequence, sequence_id)
         assert (sequence.rounds, sequence.reflection_pass, sequence.final_pass) == (2, False, False)
-    assert len(llm_server.requests_for(key)) == 3  # two rounds, then the one-off answer
+    # Round 1; the repeat sampled twice more (resample_repeats=2) and then run as round 2; the
+    # one-off answer.
+    assert len(llm_server.requests_for(key)) == 5
     assert _kinds(pg_session_factory, sequence_id)[1] == ["text", "code", "execution"] * 1 + [
         "analysis",
         "code",
@@ -248,7 +258,7 @@ def test_a_model_resending_its_program_is_nudged_then_stopped_as_stalled(
             answer(fenced_python(RIGHT, "Adding the numbers.")),
         ],
     )
-    created = create_tasks(pg_session_factory, [add_task(key)], max_rounds=5)
+    created = create_tasks(pg_session_factory, [add_task(key)], max_rounds=5, resample_repeats=0)
     (sequence_id,) = created.sequence_ids
 
     assert run_sequence(context, sequence_id, worker="test", stale_after=STALE) == Outcome.COMPLETED
@@ -263,3 +273,81 @@ def test_a_model_resending_its_program_is_nudged_then_stopped_as_stalled(
     assert "corrected solution" in second["content"]
     assert "same program you sent in round 1" in third["content"]
     assert "AssertionError" in third["content"]
+
+
+def test_a_repeated_program_is_sampled_again_hotter_before_it_runs(
+    context: LoopContext,
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    analysis = "The function adds the numbers, so the tests should pass now."
+    llm_server.script(
+        key,
+        [
+            answer(fenced_python(WRONG_SUB, "First attempt.")),
+            answer(fenced_python(WRONG_SUB + "\n", analysis)),  # discarded, never run
+            answer(fenced_python(RIGHT, "I subtracted; adding now.")),
+            answer(fenced_python(RIGHT, "Adding the numbers.")),
+        ],
+    )
+    created = create_tasks(pg_session_factory, [add_task(key)], temperature=0.2, seed=11)
+    (sequence_id,) = created.sequence_ids
+
+    assert run_sequence(context, sequence_id, worker="test", stale_after=STALE) == Outcome.COMPLETED
+
+    with pg_session_factory() as session:
+        sequence = session.get_one(Sequence, sequence_id)
+        assert (sequence.rounds, sequence.reflection_pass, sequence.final_pass) == (2, True, True)
+        assert not sequence.flags.get("stalled")
+        assert (sequence.tokens_in, sequence.tokens_out) == (4 * 50, 4 * 20)  # all four paid
+        codes = session.scalars(
+            select(Block.content)
+            .join(Block.message)
+            .where(Block.kind == BlockKind.CODE, Block.message.has(sequence_id=sequence_id))
+            .order_by(Block.id)
+        ).all()
+        assert codes == [WRONG_SUB, RIGHT]  # the repeat left no trace in the record
+        calls = session.scalars(
+            select(LlmCall).where(LlmCall.sequence_id == sequence_id).order_by(LlmCall.id)
+        ).all()
+        assert [call.status for call in calls] == [
+            LlmCallStatus.ANSWERED,
+            LlmCallStatus.REPEATED,
+            LlmCallStatus.ANSWERED,
+            LlmCallStatus.ANSWERED,
+        ]
+        assert calls[1].request["messages"] == calls[2].request["messages"]
+        assert calls[2].request_hash != calls[1].request_hash
+    sent = [(r["temperature"], r["seed"]) for r in llm_server.requests_for(key)]
+    assert sent == [(0.2, 11), (0.2, 11), (pytest.approx(0.6), 12), (0.2, 11)]
+
+
+def test_a_model_that_only_repeats_is_resampled_then_stalls(
+    context: LoopContext,
+    llm_server: ScriptedLlm,
+    key: str,
+    pg_session_factory: sessionmaker[Session],
+) -> None:
+    llm_server.script(key, [answer(fenced_python(WRONG_SUB, "Subtracting."))] * 9)
+    created = create_tasks(pg_session_factory, [add_task(key)], max_rounds=5, resample_repeats=1)
+    (sequence_id,) = created.sequence_ids
+
+    assert run_sequence(context, sequence_id, worker="test", stale_after=STALE) == Outcome.COMPLETED
+
+    with pg_session_factory() as session:
+        sequence = session.get_one(Sequence, sequence_id)
+        assert sequence.rounds == 3  # the original and two repeats that survived a resample
+        assert sequence.flags["stalled"] is True
+        statuses = session.scalars(
+            select(LlmCall.status).where(LlmCall.sequence_id == sequence_id).order_by(LlmCall.id)
+        ).all()
+    # round 1; a repeat resampled once then run; again; the one-off answer
+    assert [str(s) for s in statuses] == [
+        "answered",
+        "repeated",
+        "answered",
+        "repeated",
+        "answered",
+        "answered",
+    ]

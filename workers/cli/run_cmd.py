@@ -142,6 +142,12 @@ def run(
     max_continuations: int = typer.Option(
         2, min=0, max=8, help="Continue an answer cut off at --max-tokens this often (0: keep it)."
     ),
+    resample_repeats: int = typer.Option(
+        2,
+        min=0,
+        max=4,
+        help="Sample an answer that repeats a failed program again, hotter, this often.",
+    ),
     prompt_version: str = typer.Option(
         "v2", help="Prompt wording (workers/prompts/<version>.toml); v1 reproduces older data."
     ),
@@ -181,6 +187,7 @@ def run(
                 max_tokens=max_tokens,
                 seed=seed,
                 max_continuations=max_continuations,
+                resample_repeats=resample_repeats,
                 prompt_version=prompt_version,
                 max_rounds=max_rounds,
                 show_tests=show_tests,

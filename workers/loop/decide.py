@@ -92,6 +92,7 @@ class Round:
     position: int  # of the execution block among the reflection's blocks
     execution: BlockView
     repeats: int | None  # the number of the earlier round that ran the same program
+    program: str = ""  # the program as ``normalised_code`` has it
 
 
 def normalised_code(code: str) -> str:
@@ -114,10 +115,18 @@ def executed_rounds(blocks: tuple[BlockView, ...]) -> list[Round]:
             code = normalised_code(block.content)
         elif block.kind == BlockKind.EXECUTION and code is not None:
             number = len(rounds) + 1
-            rounds.append(Round(number, position, block, repeats=first_round.get(code)))
+            rounds.append(
+                Round(number, position, block, repeats=first_round.get(code), program=code)
+            )
             first_round.setdefault(code, number)
             code = None
     return rounds
+
+
+def round_repeated_by(blocks: tuple[BlockView, ...], code: str) -> int | None:
+    """The number of the earliest executed round whose program ``code`` is, if any."""
+    program = normalised_code(code)
+    return next((r.number for r in executed_rounds(blocks) if r.program == program), None)
 
 
 def stalled(blocks: tuple[BlockView, ...]) -> bool:

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -61,8 +61,9 @@ from workers.loop.context_budget import (
     fit_chat,
     latest_answer,
 )
-from workers.loop.decide import Action, BlockView, Prompt, Step, next_action
+from workers.loop.decide import Action, BlockView, Prompt, Step, next_action, round_repeated_by
 from workers.loop.execution import Execute, ExecutionUnavailable, execution_block, run_block
+from workers.loop.resample import resample_limit, resampled
 from workers.loop.state import (
     INSTRUCTION,
     ONE_OFF_ANSWER,
@@ -262,24 +263,30 @@ def _fail(context: LoopContext, held: Claim, state: LoadedState, error: str) -> 
 # --- model calls -------------------------------------------------------------------------------
 
 
-def _request_hash(config: GenerationConfig, messages: list[ChatMessage]) -> str:
+def _request_hash(
+    config: GenerationConfig, messages: list[ChatMessage], sampling: dict[str, Any]
+) -> str:
     payload = [
         config.backend,
         config.endpoint,
         config.model,
-        config.sampling,
+        sampling,
         config.prompt_version,
         messages,
     ]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def _call_row(state: LoadedState, messages: list[ChatMessage], model: str) -> LlmCall:
+def _call_row(
+    state: LoadedState, messages: list[ChatMessage], model: str, sampling: Sampling
+) -> LlmCall:
+    # The sampling this call was sent with: a resample raises the configured temperature.
+    sent = {**state.config.sampling, **asdict(sampling)}
     return LlmCall(
         sequence_id=state.sequence_id,
-        request_hash=_request_hash(state.config, messages),
+        request_hash=_request_hash(state.config, messages, sent),
         model=model,
-        request={"messages": messages, "sampling": state.config.sampling},
+        request={"messages": messages, "sampling": sent},
     )
 
 
@@ -325,7 +332,11 @@ class ContextExhausted:
 
 
 def _call_model(
-    context: LoopContext, held: Claim, state: LoadedState, request: ChatRequest
+    context: LoopContext,
+    held: Claim,
+    state: LoadedState,
+    request: ChatRequest,
+    sampling: Sampling | None = None,
 ) -> Answered | ContextExhausted | Stepped:
     """One model answer, the chat fitted to the model's context first.
 
@@ -334,7 +345,7 @@ def _call_model(
     the sequence (and may trip the breaker).
     """
     config = state.config
-    sampling = Sampling.from_stored(config.sampling)
+    sampling = sampling or Sampling.from_stored(config.sampling)
     window = context.windows.tokens(config.endpoint, config.model)
     budget = PromptBudget.for_window(window, sampling.max_tokens)
     for _ in range(CONTEXT_ATTEMPTS):
@@ -368,7 +379,7 @@ def _send(
     budget: PromptBudget | None,
 ) -> tuple[Completion, LlmCall] | Refused | Stepped:
     """One answer (continued if cut off); a context refusal is handed back, not committed."""
-    call = _call_row(state, messages, state.config.model)
+    call = _call_row(state, messages, state.config.model, sampling)
     started = time.perf_counter()
     prompts, view = state.prompts, state.task.view
     try:
@@ -554,7 +565,7 @@ def _ask_reflection(
             state.prompts, state.task.view, state.text_of(INSTRUCTION), blocks, prompt, shown=shown
         )
 
-    called = _call_model(context, held, state, ChatRequest(build, blocks, latest_answer(blocks)))
+    called = _fresh_answer(context, held, state, ChatRequest(build, blocks, latest_answer(blocks)))
     if isinstance(called, ContextExhausted):
         # Stage 1 ends with what it has; the one-off answer is still asked for.
         exhausted = _with_flags(called.state, context_exhausted=True)
@@ -585,6 +596,37 @@ def _ask_reflection(
         from_call=frozenset({REFLECTION}),
     )
     return _commit(context, held, state, writes)
+
+
+def _repeated_round(called: Answered, blocks: tuple[BlockView, ...]) -> int | None:
+    """The earlier round whose program this answer sends again, if it does."""
+    completion, fences = called.completion, called.state.task.fences
+    parsed = parse_answer(completion.text)
+    chosen = runnable_code(parsed, fences, cut_off=completion.finish_reason == CUT_OFF)
+    return None if chosen is None else round_repeated_by(blocks, parsed.blocks[chosen].content)
+
+
+def _fresh_answer(
+    context: LoopContext, held: Claim, state: LoadedState, request: ChatRequest
+) -> Answered | ContextExhausted | Stepped:
+    """A stage-1 answer, sampled again while its program repeats an earlier round's.
+
+    Each discarded answer is committed as a ``repeated`` call (its tokens are spent); the last
+    sample is returned whatever it holds, so a model that cannot do otherwise still meets the
+    repeated-code prompt and the stall rule.
+    """
+    base = Sampling.from_stored(state.config.sampling)
+    called = _call_model(context, held, state, request, base)
+    for attempt in range(1, resample_limit(state.config.sampling) + 1):
+        if not isinstance(called, Answered) or _repeated_round(called, request.blocks) is None:
+            return called
+        called.call.status = LlmCallStatus.REPEATED
+        writes = Writes(changes=_spent(called.call), call=called.call)
+        kept = _commit(context, held, called.state, writes)
+        if not isinstance(kept, LoadedState) or kept.snapshot.budget_exhausted:
+            return kept  # stopped, or the budget is spent: stage 1 ends without this answer
+        called = _call_model(context, held, kept, request, resampled(base, attempt))
+    return called
 
 
 def _execute(context: LoopContext, held: Claim, state: LoadedState, action: Action) -> Stepped:
