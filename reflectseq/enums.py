@@ -118,3 +118,18 @@ class ReviewFilter(StrEnum):
     ACCEPTED = "accepted"  # accepted after its latest edit, none rejected
     NOT_REJECTED = "not_rejected"  # no reviewer rejected (unreviewed ones included)
     ANY = "any"
+
+
+class Template(StrEnum):
+    """The prompt template of an evaluation run (``reflectseq.evaluation.prompts`` builds them)."""
+
+    SPECIAL = "special"
+    CHAT = "chat"
+    RAW = "raw"
+
+
+class BlockRendering(StrEnum):
+    """How ``openai`` and ``sharegpt`` exports turn a message's blocks into one string."""
+
+    FENCES = "fences"  # text as is; code fenced in its language; execution output fenced
+    SPECIAL_TOKENS = "special_tokens"  # <|text|>...<|endofblock|><|code|>...<|endofblock|>

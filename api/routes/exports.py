@@ -30,11 +30,10 @@ from api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, decode_cursor, enco
 from api.schemas import ErrorResponse
 from reflectseq.db.models import Export
 from reflectseq.db.session import transaction
-from reflectseq.enums import ExportFormat, ExportStatus
+from reflectseq.enums import BlockRendering, ExportFormat, ExportStatus
 from reflectseq.export.files import manifest_path_for
 from reflectseq.export.jobs import create_export, export_file_name, get_export, open_export_file
 from reflectseq.export.spec import ExportSpec
-from reflectseq.export.writers import BlockRendering
 from reflectseq.settings import Settings
 from reflectseq.store.errors import InvalidState, NotFound
 

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from reflectseq.cli.mapping_options import FieldOption, LanguageOption, PresetOption
-from reflectseq.ingest.mapping import FieldMapping, MappingError
 from reflectseq.ingest.records import MEDIA_TYPE_OF, InputFormat, format_of_path
 
 if TYPE_CHECKING:
@@ -124,6 +123,8 @@ def submit(
     The server reads and maps the file; the mapping options are checked here first, so a typo
     fails before the upload.
     """
+    from reflectseq.ingest.mapping import FieldMapping, MappingError  # the language table: slow
+
     try:
         FieldMapping.from_options(preset=preset, fields=fields, language=language)
     except MappingError as error:

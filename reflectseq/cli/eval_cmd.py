@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from rich.console import Console
 
-from reflectseq.evaluation.prompts import Template
+from reflectseq.cli.console import console
+from reflectseq.enums import Template
 
 if TYPE_CHECKING:
     from reflectseq.evaluation.generation import Generator
 
-console = Console(stderr=True)
 app = typer.Typer(
     help="Evaluate a model: pass@k on HumanEval, MBPP or an instruction set with tests.",
     invoke_without_command=True,
@@ -198,7 +197,7 @@ def evaluate(
     run_dir = out or Path("eval-runs") / run_name
     try:
         if answers is not None:
-            console.print(f"scoring {len(problems)} problems from {completions}")
+            console().print(f"scoring {len(problems)} problems from {completions}")
             outcome = run_evaluation(spec, problems, completions=answers)
         else:
             generator = _generator(backend, model, base_url)
@@ -207,7 +206,7 @@ def evaluate(
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                console=console,
+                console=console(),
             ) as bar:
                 task = bar.add_task("generate", total=len(problems))
                 outcome = run_evaluation(
@@ -218,8 +217,8 @@ def evaluate(
     outcome.write(run_dir)
     typer.echo(markdown_table([outcome.summary]), nl=False)
     statuses = ", ".join(f"{status} {count}" for status, count in outcome.summary.statuses.items())
-    console.print(f"samples: {statuses}")
-    console.print(f"run written to {run_dir}")
+    console().print(f"samples: {statuses}")
+    console().print(f"run written to {run_dir}")
 
 
 @app.command()
@@ -241,7 +240,7 @@ def report(
         typer.echo(table, nl=False)
     else:
         out.write_text(table, encoding="utf-8")
-        console.print(f"table written to {out}")
+        console().print(f"table written to {out}")
     if plot is not None:
         plot_runs(summaries, plot)
-        console.print(f"chart written to {plot}")
+        console().print(f"chart written to {plot}")

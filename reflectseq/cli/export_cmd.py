@@ -8,18 +8,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
+from reflectseq.cli.console import console
 from reflectseq.cli.db_cmd import DatabaseOption, _url
-from reflectseq.enums import ExportFormat, ReviewFilter
-from reflectseq.export.writers import BlockRendering
+from reflectseq.enums import BlockRendering, ExportFormat, ReviewFilter
 from reflectseq.quality.flags import DEFAULT_EXCLUDED_FLAGS, NEAR_DUPLICATE_THRESHOLD, Flag
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
 flags_app = typer.Typer(help="Compute quality flags of stored sequences.", no_args_is_help=True)
-console = Console(stderr=True)
 
 
 class FinalPass(StrEnum):
@@ -48,7 +46,7 @@ def _progress() -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=console(),
     )
 
 
@@ -112,7 +110,7 @@ def export(
     from reflectseq.export.stream import count_selected
 
     if push_to_hub and not hf:
-        console.print("[red]--push-to-hub needs --hf[/red]")
+        console().print("[red]--push-to-hub needs --hf[/red]")
         raise typer.Exit(code=2)
     try:
         spec = ExportSpec(
@@ -135,7 +133,7 @@ def export(
             ),
         )
     except ValidationError as error:
-        console.print(f"[red]invalid export options:[/red]\n{error}")
+        console().print(f"[red]invalid export options:[/red]\n{error}")
         raise typer.Exit(code=2) from error
     factory = session_factory_for(_url(database_url))
     with transaction(factory) as session:
@@ -152,14 +150,14 @@ def export(
             on_progress=lambda seen: progress.update(task, completed=seen),
         )
     counts = done.counts
-    console.print(
+    console().print(
         f"export {done.id}: {counts['records']} records to {data_path} "
         f"({counts['excluded']} excluded by flags {counts['excluded_by_flag']}, "
         f"{counts['incomplete']} incomplete)\n"
         f"manifest {manifest_path}\nsha256 {done.sha256}"
     )
     if hf:
-        console.print(f"dataset card {write_card(out, manifest_path)}")
+        console().print(f"dataset card {write_card(out, manifest_path)}")
     if push_to_hub:
         _push(out, push_to_hub, private=private)
 
@@ -171,12 +169,13 @@ def _push(out: Path, repo: str, *, private: bool) -> None:
     try:
         url = hf_push(out, repo, private=private)
     except ImportError as error:
-        console.print("[red]--push-to-hub needs huggingface_hub: pip install 'reflectseq[hub]'[/]")
+        needs = "needs huggingface_hub: pip install 'reflectseq[hub]'"
+        console().print(f"[red]--push-to-hub {needs}[/]")
         raise typer.Exit(code=2) from error
     except (OSError, ValueError) as error:
-        console.print(f"[red]the push to {repo} failed:[/red] {error}", highlight=False)
+        console().print(f"[red]the push to {repo} failed:[/red] {error}", highlight=False)
         raise typer.Exit(code=1) from error
-    console.print(f"pushed to {url}")
+    console().print(f"pushed to {url}")
 
 
 @flags_app.command("compute")
@@ -213,7 +212,7 @@ def compute(
     )
 
     if (tokenizer is None) != (max_len is None):
-        console.print("[red]--tokenizer and --max-len go together[/red]")
+        console().print("[red]--tokenizer and --max-len go together[/red]")
         raise typer.Exit(code=2)
     try:
         problems = humaneval_problems()
@@ -226,7 +225,7 @@ def compute(
             limit = LengthLimit(tokenizer_name=name, ids=ids, max_len=max_len)
             special_texts |= tokenizer_texts(ids.tokenizer)
     except (ValueError, TokenizerUnavailable) as error:
-        console.print(f"[red]{error}[/red]")
+        console().print(f"[red]{error}[/red]")
         raise typer.Exit(code=2) from error
     computer = FlagComputer(
         ContaminationIndex(problems),
@@ -251,7 +250,7 @@ def compute(
             on_progress=lambda seen: progress.update(task, completed=seen),
         )
     flagged = ", ".join(f"{name} {n}" for name, n in sorted(summary.flagged.items())) or "none"
-    console.print(f"{summary.sequences} sequences checked; flagged: {flagged}")
+    console().print(f"{summary.sequences} sequences checked; flagged: {flagged}")
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from reflectseq.ingest.mapping import preset_table
+from reflectseq.ingest.presets import preset_table
 
 PresetOption = typer.Option(
     None,

@@ -11,22 +11,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from reflectseq.enums import Template
 from reflectseq.evaluation.problems import Problem
 from reflectseq.format import END_OF_BLOCK, END_OF_MESSAGE, TEXT_TOKEN, one_off_prompt
 
 # Codex's stop sequences for completing a Python function body.
 RAW_PYTHON_STOPS = ("\nclass ", "\ndef ", "\n#", "\nif __name__", "\nprint(")
 SPECIAL_STOPS = (END_OF_BLOCK, END_OF_MESSAGE)
-
-
-class Template(StrEnum):
-    """The prompt template of an evaluation run."""
-
-    SPECIAL = "special"
-    CHAT = "chat"
-    RAW = "raw"
 
 
 @dataclass(frozen=True)

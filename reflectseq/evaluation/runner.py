@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from reflectseq import __version__
+from reflectseq.enums import Template
 from reflectseq.evaluation.generation import Generator, SamplingParams, generate_all
 from reflectseq.evaluation.postprocess import clean_completion
 from reflectseq.evaluation.problems import Problem
-from reflectseq.evaluation.prompts import Prompt, Template, build_prompt
+from reflectseq.evaluation.prompts import Prompt, build_prompt
 from reflectseq.evaluation.runs import RunSummary, write_run
 from reflectseq.evaluation.scoring import ProblemResult, overall_pass_at, score, status_counts
 from reflectseq.languages import resolve_language

@@ -12,9 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from reflectseq.db.models import Export
-from reflectseq.enums import ExportFormat
+from reflectseq.enums import BlockRendering, ExportFormat
 from reflectseq.export.filters import ExportFilters
-from reflectseq.export.writers import BlockRendering
 
 
 class ExportSpec(BaseModel):

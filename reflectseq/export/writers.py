@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from enum import StrEnum
 from json.encoder import encode_basestring
 from typing import Any
 
-from reflectseq.enums import BlockKind, ExportFormat
+from reflectseq.enums import BlockKind, BlockRendering, ExportFormat
 from reflectseq.export.loaded import LoadedBlock, LoadedMessage, LoadedSequence
 from reflectseq.format import (
     BLOCK_TOKENS,
@@ -47,13 +46,6 @@ _RECORD_TYPES: dict[BlockKind, RecordBlockType] = {
 
 EXECUTION_FENCE_LANGUAGE = "output"
 SHAREGPT_SPEAKERS: dict[RecordRole, str] = {"user": "human", "assistant": "gpt"}
-
-
-class BlockRendering(StrEnum):
-    """How ``openai`` and ``sharegpt`` turn a message's blocks into one string."""
-
-    FENCES = "fences"  # text as is; code fenced in its language; execution output fenced
-    SPECIAL_TOKENS = "special_tokens"  # <|text|>...<|endofblock|><|code|>...<|endofblock|>
 
 
 class IncompleteSequence(ValueError):

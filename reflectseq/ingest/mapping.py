@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
-from functools import lru_cache
-from importlib.resources import files
 from typing import Any
 
+from reflectseq.ingest.presets import Preset, preset_table
 from reflectseq.languages import resolve_language
 
 TASK_FIELDS = ("text", "language", "tests", "entry_point", "metadata")
@@ -50,44 +48,6 @@ class RowError(ValueError):
         super().__init__(message)
         self.field = field_name
         self.message = message
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named mapping of a known dataset layout."""
-
-    name: str
-    description: str
-    fields: dict[str, str]
-    language: str | None = None
-    completes_signature: bool = False
-    tests_suffix: str = ""
-
-
-@dataclass(frozen=True)
-class PresetTable:
-    """Every preset, and the instruction wording of signature-completion tasks."""
-
-    presets: dict[str, Preset]
-    signature_instruction: str
-
-
-@lru_cache(maxsize=1)
-def preset_table() -> PresetTable:
-    """The presets shipped in ``presets.toml``."""
-    data = tomllib.loads(files(__package__).joinpath("presets.toml").read_text("utf-8"))
-    presets = {
-        name: Preset(
-            name=name,
-            description=entry["description"],
-            fields=dict(entry["fields"]),
-            language=entry.get("language"),
-            completes_signature=bool(entry.get("completes_signature", False)),
-            tests_suffix=entry.get("tests_suffix", ""),
-        )
-        for name, entry in data["presets"].items()
-    }
-    return PresetTable(presets=presets, signature_instruction=data["signature_instruction"])
 
 
 def _check_target(target: str) -> None:

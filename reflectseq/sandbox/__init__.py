@@ -10,13 +10,13 @@ the host-wide concurrency limit is enforced by slots every process of the host s
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Protocol
 
-from reflectseq.metrics import SANDBOX_SECONDS
 from reflectseq.sandbox.local import LocalBackend, LocalConfig
 from reflectseq.sandbox.models import ExecutionRequest, ExecutionResult, StepResult
 from reflectseq.sandbox.plan import ExecutionPlan, plan_execution
@@ -116,10 +116,20 @@ def execute(request: ExecutionRequest, backend: Backend | None = None) -> Execut
     started = time.perf_counter()
     result = seal(plan.language.pass_rule, (backend or get_backend()).execute(plan), plan.sentinel)
     result = result.model_copy(update={"program": plan.program})
-    SANDBOX_SECONDS.labels(language=plan.language.code, status=result.status.value).observe(
-        time.perf_counter() - started
-    )
+    _record(plan.language.code, result.status.value, time.perf_counter() - started)
     return result
+
+
+def _record(language: str, status: str, seconds: float) -> None:
+    """Add the execution to the Prometheus histogram, in processes that keep metrics.
+
+    Workers and the API import ``reflectseq.metrics`` to serve their metrics; a one-off command
+    (``reflectseq sandbox run``) has nobody to read them, and importing prometheus_client would
+    cost its start some 25 ms.
+    """
+    metrics = sys.modules.get("reflectseq.metrics")
+    if metrics is not None:
+        metrics.SANDBOX_SECONDS.labels(language=language, status=status).observe(seconds)
 
 
 def execute_many(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from reflectseq.enums import Template
 from reflectseq.evaluation.benchmarks import load_humaneval
 from reflectseq.evaluation.problems import Problem
-from reflectseq.evaluation.prompts import Template, TemplateError, build_prompt
+from reflectseq.evaluation.prompts import TemplateError, build_prompt
 from reflectseq.evaluation.runner import clean, resolve_ks
 
 HUMANEVAL_LIKE = Problem(

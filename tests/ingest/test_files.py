@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from reflectseq.cli import app
 from reflectseq.ingest.checker import InvalidInstructions
 from reflectseq.ingest.files import problem_text, read_instruction_file
-from reflectseq.ingest.mapping import FieldMapping, MappingError, preset_table
+from reflectseq.ingest.mapping import FieldMapping, MappingError
+from reflectseq.ingest.presets import preset_table
 from reflectseq.ingest.records import InputFormat
 from tests.ingest.layouts import FORMATS, LAYOUTS, SUFFIX, check_tasks, encode
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
+from reflectseq.cli.console import console
 from reflectseq.cli.mapping_options import FieldOption, LanguageOption, PresetOption
 
 if TYPE_CHECKING:
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from reflectseq.settings import Settings
     from reflectseq.specs import GenerationConfigSpec, InstructionSpec
     from workers.embedded import SetProgress
-
-console = Console(stderr=True)
 
 
 def _read_or_exit(
@@ -48,11 +46,11 @@ def _read_or_exit(
         mapping = FieldMapping.from_options(preset=preset, fields=fields, language=language)
         return read_instruction_file(instructions, mapping)
     except MappingError as error:
-        console.print(f"[red]--{error.option}: {error.message}[/red]", highlight=False)
+        console().print(f"[red]--{error.option}: {error.message}[/red]", highlight=False)
         raise typer.Exit(2) from error
     except InvalidInstructions as error:
         lines = "\n".join(problem_text(instructions, problem) for problem in error.problems)
-        console.print(
+        console().print(
             f"[red]invalid instruction file[/red]\n{lines}", highlight=False, soft_wrap=True
         )
         raise typer.Exit(2) from error
@@ -175,7 +173,7 @@ def run(
     try:
         load_prompts(prompt_version)
     except UnknownPromptVersion as error:
-        console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+        console().print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from error
     specs = _read_or_exit(instructions, preset=preset, fields=fields, language=language)
     try:
@@ -196,7 +194,7 @@ def run(
             endpoint=endpoint,
         )
     except (EndpointChoiceError, EndpointFileError) as error:
-        console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+        console().print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from error
     url = database_url or settings.database_url
     if url.startswith("sqlite"):
@@ -221,13 +219,13 @@ def run(
         backend=chosen.kind,
         retry_failed=retry_failed,
     )
-    console.print(
+    console().print(
         f"instruction set {set_id}: {len(specs)} instructions, endpoint {chosen.name} "
         f"({chosen.kind}, {config_spec.model}), database {url}",
         highlight=False,
     )
     context = loop_context(settings, session_factory=factory, registry=registry)
-    if not console.is_terminal:
+    if not console().is_terminal:
         configure_logging(settings.log_level, json=settings.log_json)
     try:
         with _progress_display(len(specs)) as show:
@@ -239,7 +237,7 @@ def run(
                 on_progress=show,
             )
     except KeyboardInterrupt:
-        console.print(
+        console().print(
             "interrupted: completed steps are kept; run the same command again to resume",
             highlight=False,
         )
@@ -299,7 +297,7 @@ def _export_set(factory: sessionmaker[Session], set_id: int, out: Path, final: S
     with transaction(factory) as session:
         export_id = create_export(session, spec).id
     done = run_export_to(factory, export_id, out)
-    console.print(
+    console().print(
         f"{final.completed} completed ({final.passed} final answers pass), {final.failed} failed; "
         f"export {done.id}: wrote {done.record_count} records to {out} "
         f"(manifest {manifest_path_for(out).name}, {done.counts['excluded']} excluded by flags)",
@@ -318,7 +316,7 @@ def _progress_display(total: int) -> Iterator[Callable[[SetProgress], None] | No
         TimeRemainingColumn,
     )
 
-    if not console.is_terminal:
+    if not console().is_terminal:
         yield None
         return
     with Progress(
@@ -329,7 +327,7 @@ def _progress_display(total: int) -> Iterator[Callable[[SetProgress], None] | No
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=console,
+        console=console(),
     ) as bar:
         task = bar.add_task("", total=total)
 
