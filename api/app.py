@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 from redis import Redis
-from sqlalchemy.orm import sessionmaker
 
 from api.auth import KeyCache
 from api.document_cache import DocumentCache
@@ -72,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.session_factory = session_factory_for(settings.database_url)
-    app.state.read_session_factory = sessionmaker(bind=read_engine_for(settings.database_url))
+    app.state.read_engine = read_engine_for(settings.database_url)
     app.state.key_cache = KeyCache(settings.api_key_cache_s)
     app.state.document_cache = DocumentCache(settings.sequence_cache_mb * 2**20)
     # Read once at start: a malformed endpoints file stops the API here, not at a submission.

@@ -18,7 +18,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.deps import SessionFactory
 from api.errors import ApiError
 from reflectseq.db.session import transaction
 from reflectseq.enums import ApiRole
@@ -80,16 +79,20 @@ def _verify(factory: sessionmaker[Session], plain_key: str) -> Principal | None:
 
 async def authenticate(
     request: Request,
-    factory: SessionFactory,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
-    """The caller behind the bearer key, or 401."""
+    """The caller behind the bearer key, or 401.
+
+    Runs on every request: the session factory (needed only when the key is not cached) is
+    taken from the app's state rather than through a dependency of its own.
+    """
     if credentials is None:
         raise _unauthorized("an API key is required (Authorization: Bearer <key>)")
     cache: KeyCache = request.app.state.key_cache
     key_hash = hash_key(credentials.credentials)
     principal = cache.get(key_hash)
     if principal is None:
+        factory = request.app.state.session_factory
         principal = await run_in_threadpool(_verify, factory, credentials.credentials)
         if principal is None:
             raise _unauthorized("the API key is unknown or revoked")

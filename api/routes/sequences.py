@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
 from api.auth import Reviewer
-from api.deps import DocumentCacheDep, ReadSessionFactory, SessionFactory
+from api.deps import DocumentReadsDep, SessionFactory
 from api.document_cache import etag_matches
 from api.errors import AUTH_RESPONSES, NOT_FOUND_RESPONSE, ApiError
 from api.pagination import DEFAULT_LIMIT, MAX_ID, MAX_LIMIT, decode_cursor, encode_cursor
@@ -88,6 +90,11 @@ def list_sequences_route(
         )
 
 
+def _document(connection: Connection, sequence_id: int) -> bytes | None:
+    with Session(bind=connection) as session:
+        return sequence_document_json(session, sequence_id)
+
+
 @router.get(
     "/{sequence_id}",
     response_model=SequenceDetailOut,
@@ -101,8 +108,7 @@ def list_sequences_route(
 def get_sequence_route(
     sequence_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     _: Reviewer,
-    factory: ReadSessionFactory,
-    cache: DocumentCacheDep,
+    reads: DocumentReadsDep,
     if_none_match: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> Response:
     """The instruction, then every message and its blocks in order.
@@ -110,20 +116,21 @@ def get_sequence_route(
     A finished sequence carries an `ETag`; send it back as `If-None-Match` to get 304 while the
     sequence is unchanged (review edits and stored flags change it).
     """
-    with factory() as session:
-        version = document_version(session, sequence_id)
+    cache = reads.cache
+    with reads.engine.connect() as connection:
+        version = document_version(connection, sequence_id)
         if version is None:
             raise NotFound("sequence", sequence_id)
         etag = version.etag
         if etag is None:
-            document = sequence_document_json(session, sequence_id)
+            document = _document(connection, sequence_id)
         elif etag_matches(if_none_match, etag):
             return Response(status_code=304, headers={"ETag": etag})
         else:
             document = cache.get(etag)
             if document is None:
                 # Built after the version was read, so a body is never older than its key.
-                document = sequence_document_json(session, sequence_id)
+                document = _document(connection, sequence_id)
                 if document is not None:
                     cache.put(etag, document)
     if document is None:

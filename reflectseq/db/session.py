@@ -27,21 +27,28 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, echo: bool = False, pre_ping: bool = True) -> Engine:
+def make_engine(
+    url: str, *, echo: bool = False, pre_ping: bool = True, autocommit: bool = False
+) -> Engine:
     """Create an engine with the settings each backend needs.
 
     ``pre_ping`` checks a pooled Postgres connection with a round trip before handing it out;
     hot single-statement reads turn it off (that round trip costs as much as their statement)
     and let a connection the server dropped fail one request, after which the pool is renewed.
+    ``autocommit`` puts every connection of the pool in autocommit once, when it is opened (an
+    engine's ``execution_options`` would switch it at every checkout and back at every return).
     """
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        engine = create_engine(
+            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **options
+        )
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=pre_ping)
+    return create_engine(url, echo=echo, pool_pre_ping=pre_ping, **options)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -73,7 +80,7 @@ def engine_for(url: str, *, echo: bool = False) -> Engine:
 def read_engine_for(url: str) -> Engine:
     """One engine per URL per process for reads of one statement: autocommit (no BEGIN and
     COMMIT round trips) and no liveness ping."""
-    return make_engine(url, pre_ping=False).execution_options(isolation_level="AUTOCOMMIT")
+    return make_engine(url, pre_ping=False, autocommit=True)
 
 
 def session_factory_for(url: str) -> sessionmaker[Session]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from reflectseq import __version__
@@ -44,9 +44,12 @@ class DocumentVersion:
         return f'"{__version__}-{self.sequence_id}-{self.document_version}-{stamp}"'
 
 
-def document_version(session: Session, sequence_id: int) -> DocumentVersion | None:
-    """The current version of a sequence's document, or None when there is no such sequence."""
-    row = session.execute(_VERSION_QUERY.where(Sequence.id == sequence_id)).first()
+def document_version(reader: Session | Connection, sequence_id: int) -> DocumentVersion | None:
+    """The current version of a sequence's document, or None when there is no such sequence.
+
+    Takes a Core connection as well: on the hot GET path this lookup is all the database work.
+    """
+    row = reader.execute(_VERSION_QUERY.where(Sequence.id == sequence_id)).first()
     if row is None:
         return None
     status, version, updated_at = row
