@@ -350,7 +350,7 @@ class Settings(BaseSettings):
         ),
     )
     sandbox_warm_starts: int = Field(
-        default=0,
+        default=1,
         ge=0,
         le=16,
         description=(
@@ -358,7 +358,7 @@ class Settings(BaseSettings):
             "keeps started ahead of its next program; each runs one program and is replaced, so "
             "isolation is unchanged. They use the uids sandbox_uid_base + "
             f"{WARM_UID_OFFSET} to + {WARM_UID_OFFSET + WARM_UIDS - 1} and hold no execution "
-            "slot while they wait. 0 (the default) keeps them off. Local backend only."
+            "slot while they wait. 0 turns warm starts off. Local backend only."
         ),
     )
     sandbox_lock_dir: Path | None = Field(

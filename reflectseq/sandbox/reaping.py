@@ -134,11 +134,13 @@ def _children() -> Iterator[int]:
             yield from (int(pid) for pid in Path(task.path, "children").read_text().split())
 
 
-def reap_adopted() -> int:
+def reap_adopted(wait_s: float = 0.0) -> int:
     """Reap the sandbox inits this process adopted; returns how many were reaped.
 
     One still running lost its bubblewrap before it was told to die with it (bubblewrap arms
-    that late in its setup), so its run is over: it is killed now and reaped by a later call.
+    that late in its setup), so its run is over: it is killed now, and reaped by a later call,
+    or by this one after waiting up to ``wait_s`` for it to die. A caller that makes no later
+    call (a warm pool being closed) waits: otherwise the init would stay a zombie.
     """
     depth = _namespace_depth(_status("self"))
     reaped = 0
@@ -151,11 +153,12 @@ def reap_adopted() -> int:
             status = _status(pid)
             if _namespace_depth(status) <= depth:
                 continue  # started by this process: its status belongs to whoever waits for it
-            if status.get("State", "").startswith("Z"):
-                os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
-                reaped += 1
-            else:
+            if not status.get("State", "").startswith("Z"):
                 signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                if not _exited(pidfd, wait_s):
+                    continue
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+            reaped += 1
         except (ChildProcessError, ProcessLookupError):
             pass  # reaped meanwhile by whoever owns it
         finally:

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from reflectseq.sandbox.local import Launched, LocalBackend
-from reflectseq.sandbox.reaping import reap_adopted
+from reflectseq.sandbox.reaping import ADOPTED_EXIT_SECONDS, reap_adopted
 from reflectseq.sandbox.slots import SlotPool
 from reflectseq.sandbox.supervisor import abandon
 from reflectseq.settings import WARM_UID_OFFSET, WARM_UIDS
@@ -154,6 +154,7 @@ class WarmPool:
         # The background thread's work: a plan whose shape to fill up; None to stop.
         self._work: queue.SimpleQueue[ExecutionPlan | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._closed = False
         self._live: set[WarmSandbox] = set()  # launched and not yet ended; under _FORK_LOCK
         self.runs = 0
         """Programs that ran in a warm sandbox so far."""
@@ -180,10 +181,11 @@ class WarmPool:
             self._forget(sandbox)  # the namespace died with its init: nothing of it is left
 
     def close(self) -> None:
-        """Stop launching and tear every waiting sandbox down."""
-        self._work.put(None)
+        """Stop launching and tear every waiting sandbox down; later runs start cold."""
         with self._lock:
+            self._closed = True
             thread, self._thread = self._thread, None
+        self._work.put(None)
         if thread is not None:
             thread.join()
 
@@ -213,6 +215,8 @@ class WarmPool:
 
     def _want(self, plan: ExecutionPlan) -> None:
         with self._lock:
+            if self._closed:
+                return  # a run that raced the close: a new thread would launch for no one
             if (key := shape(plan)) in self._ready:
                 self._ready.move_to_end(key)
             if self._thread is None:
@@ -287,7 +291,9 @@ class WarmPool:
         sandbox.close_writers()
         sandbox.launched.memory.close()
         self._forget(sandbox)
-        reap_adopted()  # an init whose bubblewrap was killed first
+        # An init whose bubblewrap was killed before it reported it: waited for, since no later
+        # call may come to reap it (a pool being closed).
+        reap_adopted(wait_s=ADOPTED_EXIT_SECONDS)
 
     def _forget(self, sandbox: WarmSandbox) -> None:
         """The sandbox has ended: free its uid and stop tracking it."""

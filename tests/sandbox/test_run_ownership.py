@@ -94,6 +94,22 @@ def adopted_zombies() -> list[int]:
     return found
 
 
+def orphaned_sandbox_init() -> int:
+    """A sandbox's init, still running, whose bubblewrap was killed: ours to reap if we adopt."""
+    sandbox = subprocess.Popen([BWRAP, *BARE_SANDBOX, "sleep", "300"])
+
+    def running_init() -> int | None:
+        for init in children_of(sandbox.pid):
+            if Path(f"/proc/{init}/comm").read_text().strip() == "sleep":
+                return init
+        return None
+
+    init = wait_for(running_init, "the sandbox's program")
+    sandbox.kill()
+    assert sandbox.wait() == -signal.SIGKILL
+    return init
+
+
 @pytest.fixture
 def uids(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[range], None]]:
     """Point the sandbox settings at a test-owned uid range; afterwards nothing of it is left."""
@@ -236,17 +252,7 @@ def test_an_init_orphaned_by_a_dead_bubblewrap_is_reaped(uids: Callable[[range],
 def test_the_sweep_reaps_adopted_inits_but_no_child_someone_waits_for() -> None:
     become_child_subreaper()
     tracked = subprocess.Popen(["sh", "-c", "exit 3"])
-    sandbox = subprocess.Popen([BWRAP, *BARE_SANDBOX, "sleep", "300"])
-
-    def running_init() -> int | None:
-        for init in children_of(sandbox.pid):
-            if Path(f"/proc/{init}/comm").read_text().strip() == "sleep":
-                return init
-        return None
-
-    init = wait_for(running_init, "the sandbox's program")
-    sandbox.kill()
-    assert sandbox.wait() == -signal.SIGKILL
+    init = orphaned_sandbox_init()
     wait_for(lambda: (stat_of(tracked.pid) or ("",))[0] == "Z" or None, "the tracked child's end")
     reaped = 0
 
@@ -258,4 +264,15 @@ def test_the_sweep_reaps_adopted_inits_but_no_child_someone_waits_for() -> None:
     wait_for(init_gone, "the adopted init to be reaped")
     assert reaped == 1
     assert tracked.wait() == 3  # its status was left to the code that waits for it
+    assert adopted_zombies() == []
+
+
+def test_a_sweep_that_waits_reaps_the_adopted_init_it_kills_in_one_call() -> None:
+    # What closing a warm pool does: no later sweep will come for an init killed now.
+    become_child_subreaper()
+    init = orphaned_sandbox_init()
+    # Adopted and still running: a sweep without a wait kills it and leaves it for later.
+    wait_for(lambda: init in children_of(os.getpid()) or None, "the init's adoption")
+    assert reap_adopted(wait_s=60) == 1
+    assert stat_of(init) is None
     assert adopted_zombies() == []

@@ -183,16 +183,22 @@ def test_a_waiting_sandbox_holds_no_execution_slot(
 def test_warm_starts_are_off_unless_enabled_and_the_setting_turns_them_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from reflectseq.sandbox import enable_warm_starts, get_backend
+    from reflectseq.sandbox import enable_warm_starts, get_backend, reset_backend
 
+    monkeypatch.delenv("REFLECTSEQ_SANDBOX_WARM_STARTS", raising=False)
+    get_settings.cache_clear()
+    reset_backend()
     backend = get_backend()
     assert isinstance(backend, LocalBackend) and backend.warm is None  # one-off commands
     enable_warm_starts()
-    assert backend.warm is None  # off by default
+    assert backend.warm is not None and backend.warm.per_shape == 1  # on by default
+    reset_backend()
     monkeypatch.setenv("REFLECTSEQ_SANDBOX_WARM_STARTS", "0")
     get_settings.cache_clear()
+    backend = get_backend()
     enable_warm_starts()
-    assert backend.warm is None
+    assert isinstance(backend, LocalBackend) and backend.warm is None
+    reset_backend()
 
 
 def test_a_forked_child_drops_the_parents_waiting_sandboxes(
