@@ -13,14 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from reflectseq import __version__
 from reflectseq.db.models import Sequence
 from reflectseq.enums import TERMINAL_SEQUENCE_STATUSES, SequenceStatus
 
-_VERSION_QUERY = select(Sequence.status, Sequence.document_version, Sequence.updated_at)
+# Built once with a bound parameter: building the statement per call (and SQLAlchemy deriving its
+# cache key) costs more than running it on the hot GET path.
+_VERSION_QUERY = select(Sequence.status, Sequence.document_version, Sequence.updated_at).where(
+    Sequence.id == bindparam("sequence_id")
+)
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def document_version(reader: Session | Connection, sequence_id: int) -> Document
 
     Takes a Core connection as well: on the hot GET path this lookup is all the database work.
     """
-    row = reader.execute(_VERSION_QUERY.where(Sequence.id == sequence_id)).first()
+    row = reader.execute(_VERSION_QUERY, {"sequence_id": sequence_id}).first()
     if row is None:
         return None
     status, version, updated_at = row
