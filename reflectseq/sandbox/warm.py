@@ -164,21 +164,25 @@ class WarmPool:
         """Run ``plan`` in a warm sandbox of its shape; ``None`` when there is none to take.
 
         The caller holds the execution slot. Either way a sandbox of this shape is launched in
-        the background for the next plan.
+        the background for the next plan: after this program has run, when it takes a warm
+        sandbox (a launch meanwhile would compete with it for the CPU, on its latency path).
         """
         sandbox = self._take(shape(plan))
-        self._want(plan)
         if sandbox is None:
+            self._want(plan)
             return None
-        if not sandbox.feed(plan):
-            self._discard(sandbox)
-            return None
-        with self._lock:
-            self.runs += 1
         try:
-            return self.backend.finish(plan, sandbox.launched)
+            if not sandbox.feed(plan):
+                self._discard(sandbox)
+                return None
+            with self._lock:
+                self.runs += 1
+            try:
+                return self.backend.finish(plan, sandbox.launched)
+            finally:
+                self._forget(sandbox)  # the namespace died with its init: nothing of it is left
         finally:
-            self._forget(sandbox)  # the namespace died with its init: nothing of it is left
+            self._want(plan)
 
     def close(self) -> None:
         """Stop launching and tear every waiting sandbox down; later runs start cold."""
