@@ -17,6 +17,7 @@ from reflectseq.db.models import Block, GenerationConfig, Instruction, Message, 
 from reflectseq.enums import BlockKind, ExecutionStatus
 from reflectseq.languages import Language, resolve_language
 from reflectseq.parsing import parse_answer, pick_code
+from reflectseq.store.loop import OwnedFacts
 from workers.loop.decide import BlockView, Snapshot
 from workers.prompts import PromptSet, TaskView, load_prompts
 
@@ -129,7 +130,9 @@ def load_state(session: Session, sequence: Sequence) -> LoadedState:
     return _state(sequence, config, load_prompts(config.prompt_version), task, messages)
 
 
-def advanced(state: LoadedState, sequence: Sequence, added: dict[int, list[Block]]) -> LoadedState:
+def advanced(
+    state: LoadedState, sequence: OwnedFacts, added: dict[int, list[Block]]
+) -> LoadedState:
     """The state after a committed step: the row it returned, plus the blocks it wrote."""
     messages = {index: list(blocks) for index, blocks in state.messages.items()}
     for index, blocks in added.items():
@@ -138,7 +141,7 @@ def advanced(state: LoadedState, sequence: Sequence, added: dict[int, list[Block
 
 
 def _state(
-    sequence: Sequence,
+    sequence: Sequence | OwnedFacts,
     config: GenerationConfig,
     prompts: PromptSet,
     task: Task,
