@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from reflectseq.enums import ExecutionStatus
 from reflectseq.sandbox import ExecutionRequest, ExecutionResult, build_backend, execute
 from reflectseq.sandbox.local import LocalBackend
+from reflectseq.sandbox.reaping import become_child_subreaper
 from reflectseq.sandbox.warm import WarmPool, attach_warm_pool
 from reflectseq.settings import WARM_UID_OFFSET, WARM_UIDS, Settings, get_settings
 from tests.sandbox.conftest import slot_uids
@@ -278,3 +281,33 @@ def test_the_warm_uids_must_stay_mappable() -> None:
     with pytest.raises(ValueError, match="sandbox_uid_base: the warm sandboxes' uids"):
         Settings(sandbox_uid_base=top + 1, sandbox_concurrency=1, sandbox_warm_starts=1)
     assert Settings(sandbox_uid_base=top + 1, sandbox_concurrency=1, sandbox_warm_starts=0)
+
+
+EXITS_WITH_A_SANDBOX_WAITING = """
+import time
+from reflectseq.sandbox import ExecutionRequest, build_backend, execute
+from reflectseq.sandbox.warm import attach_warm_pool
+from reflectseq.settings import get_settings
+
+backend = build_backend(get_settings())
+pool = attach_warm_pool(backend, per_shape=1)
+execute(ExecutionRequest(language="py", code="print(1)"), backend)
+deadline = time.monotonic() + 60
+while pool.waiting() < 1 and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(pool.waiting())
+"""
+
+
+def test_a_process_that_exits_leaves_its_subreaper_no_warm_sandbox() -> None:
+    # As under a supervisor or a test runner that runs `reflectseq run`: orphans come to us.
+    become_child_subreaper()
+    done = subprocess.run(
+        [sys.executable, "-c", EXITS_WITH_A_SANDBOX_WAITING],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    )
+    assert done.stdout.strip() == "1"  # a sandbox was waiting when the interpreter exited
+    no_warm_processes_left()
