@@ -169,10 +169,9 @@ class WarmPool:
         sandbox (a launch meanwhile would compete with it for the CPU, on its latency path).
         """
         sandbox = self._take(shape(plan))
-        if sandbox is None:
-            self._want(plan)
-            return None
         try:
+            if sandbox is None:
+                return None
             if not sandbox.feed(plan):
                 self._discard(sandbox)
                 return None

@@ -92,7 +92,7 @@ class Round:
     position: int  # of the execution block among the reflection's blocks
     execution: BlockView
     repeats: int | None  # the number of the earlier round that ran the same program
-    program: str = ""  # the program as ``normalised_code`` has it
+    program: str  # the program as ``normalised_code`` has it
 
 
 def normalised_code(code: str) -> str:
