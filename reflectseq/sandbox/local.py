@@ -47,7 +47,7 @@ from reflectseq.sandbox.memory import (
 )
 from reflectseq.sandbox.models import ExecutionResult
 from reflectseq.sandbox.plan import ExecutionPlan
-from reflectseq.sandbox.reaping import become_child_subreaper, reap_adopted
+from reflectseq.sandbox.reaping import become_child_subreaper, launch, reap_adopted
 from reflectseq.sandbox.seccomp import SeccompUnavailable, filter_program
 from reflectseq.sandbox.slots import SlotPool
 from reflectseq.sandbox.supervisor import Channel, Channels, OutputLimits, Supervised, supervise
@@ -372,14 +372,16 @@ class LocalBackend:
         # process (visible as /proc/1/environ inside). No user=, group= or preexec_fn here: any
         # of them makes CPython fork the worker instead of using vfork (see the module docstring).
         passed = [fd for role, fd in channels.write_fds.items() if role not in _STD_ROLES]
-        return subprocess.Popen(
-            argv,
-            stdin=stdin_fd,
-            stdout=channels.write_fds[Channel.STDOUT],
-            stderr=channels.write_fds[Channel.STDERR],
-            pass_fds=(*inherited_fds, *passed),
-            env={},
-            start_new_session=True,
+        return launch(
+            lambda: subprocess.Popen(
+                argv,
+                stdin=stdin_fd,
+                stdout=channels.write_fds[Channel.STDOUT],
+                stderr=channels.write_fds[Channel.STDERR],
+                pass_fds=(*inherited_fds, *passed),
+                env={},
+                start_new_session=True,
+            )
         )
 
     @staticmethod

@@ -16,8 +16,15 @@ billiard and multiprocessing call ``waitpid`` on their own pids, and a ``waitpid
 SIGCHLD handler) would make ``Popen.wait`` report 0 for a crashed child. So only children that can
 be proven adopted are reaped: the run's own init through its pidfd, and children that live in a
 PID namespace below ours. This process never creates PID namespaces itself, so such a child
-can only be the init of a sandbox whose bubblewrap died. Other orphans (a daemon that some library
-double-forks; the worker starts none) are left alone.
+can only be the init of a sandbox whose bubblewrap died.
+
+A subreaper also adopts whole chains: when a process below it that ran sandboxes dies without
+ending them (a worker killed with SIGKILL under a supervisor or a test runner that runs sandboxes
+itself), its bubblewraps die with it (``--die-with-parent``) and come to us as zombies in our own
+namespace. Those are reaped too once dead, but only bubblewraps this process did not start: every
+launch is registered (``launch``) and the registry is read under the lock the launches take, so a
+bubblewrap of ours that ends before its registration is never mistaken for an adopted one. Other
+orphans (a daemon that some library double-forks; the worker starts none) are left alone.
 """
 
 from __future__ import annotations
@@ -27,14 +34,31 @@ import ctypes
 import os
 import select
 import signal
-from collections.abc import Iterator
+import subprocess
+import threading
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
 ADOPTED_EXIT_SECONDS = 10.0  # an adopted init is dying of SIGKILL; only a loaded host makes it slow
 
+LAUNCHER_COMMAND = "bwrap"  # what every sandbox chain ``exec``s into
+
 _libc = ctypes.CDLL(None, use_errno=True)
+
+_LAUNCH_LOCK = threading.Lock()
+_launched: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
+"""The sandbox chains this process started; one whose ``returncode`` is set has been reaped."""
+
+
+def launch(start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """Start a sandbox chain with ``start`` and register it as this process's own."""
+    with _LAUNCH_LOCK:
+        process = start()
+        _launched.add(process)
+    return process
 
 
 def is_child_subreaper() -> bool:
@@ -135,13 +159,36 @@ def _children() -> Iterator[int]:
 
 
 def reap_adopted(wait_s: float = 0.0) -> int:
-    """Reap the sandbox inits this process adopted; returns how many were reaped.
+    """Reap the sandbox inits and dead bubblewraps this process adopted; returns how many.
 
-    One still running lost its bubblewrap before it was told to die with it (bubblewrap arms
-    that late in its setup), so its run is over: it is killed now, and reaped by a later call,
-    or by this one after waiting up to ``wait_s`` for it to die. A caller that makes no later
-    call (a warm pool being closed) waits: otherwise the init would stay a zombie.
+    An init still running lost its bubblewrap before it was told to die with it (bubblewrap
+    arms that late in its setup), so its run is over: it is killed now, and reaped by a later
+    call, or by this one after waiting up to ``wait_s`` for it to die. A caller that makes no
+    later call (a warm pool being closed) waits: otherwise the init would stay a zombie.
     """
+    return _reap_adopted_inits(wait_s) + _reap_adopted_launchers()
+
+
+def _reap_adopted_launchers() -> int:
+    """Reap dead bubblewraps that some dead descendant started (see the module docstring)."""
+    reaped = 0
+    with _LAUNCH_LOCK:
+        own = {process.pid for process in _launched if process.returncode is None}
+        for pid in _children():
+            status = _status(pid)
+            if (
+                pid in own
+                or not status.get("State", "").startswith("Z")
+                or status.get("Name") != LAUNCHER_COMMAND
+            ):
+                continue
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # a zombie not ours: nobody else may wait for it
+                reaped += 1
+    return reaped
+
+
+def _reap_adopted_inits(wait_s: float) -> int:
     depth = _namespace_depth(_status("self"))
     reaped = 0
     for pid in _children():

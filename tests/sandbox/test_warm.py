@@ -14,7 +14,7 @@ import pytest
 from reflectseq.enums import ExecutionStatus
 from reflectseq.sandbox import ExecutionRequest, ExecutionResult, build_backend, execute
 from reflectseq.sandbox.local import LocalBackend
-from reflectseq.sandbox.reaping import become_child_subreaper
+from reflectseq.sandbox.reaping import become_child_subreaper, reap_adopted
 from reflectseq.sandbox.warm import WarmPool, attach_warm_pool
 from reflectseq.settings import WARM_UID_OFFSET, WARM_UIDS, Settings, get_settings
 from tests.sandbox.conftest import slot_uids
@@ -295,7 +295,7 @@ execute(ExecutionRequest(language="py", code="print(1)"), backend)
 deadline = time.monotonic() + 60
 while pool.waiting() < 1 and time.monotonic() < deadline:
     time.sleep(0.01)
-print(pool.waiting())
+print(pool.waiting(), flush=True)
 """
 
 
@@ -311,3 +311,24 @@ def test_a_process_that_exits_leaves_its_subreaper_no_warm_sandbox() -> None:
     )
     assert done.stdout.strip() == "1"  # a sandbox was waiting when the interpreter exited
     no_warm_processes_left()
+
+
+def test_the_bubblewraps_of_a_killed_process_are_reaped_by_its_subreaper() -> None:
+    # A worker killed with SIGKILL under a process that runs sandboxes itself (a test runner, a
+    # supervisor): no exit handler ends its waiting sandboxes, and they come to us as they die.
+    become_child_subreaper()
+    killed = subprocess.Popen(
+        [sys.executable, "-c", EXITS_WITH_A_SANDBOX_WAITING + "import time\ntime.sleep(600)\n"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert killed.stdout is not None and killed.stdout.readline().strip() == "1"
+    finally:
+        killed.kill()
+        killed.wait()
+    deadline = time.monotonic() + READY_DEADLINE_S
+    while warm_uid_processes() and time.monotonic() < deadline:
+        reap_adopted()
+        time.sleep(0.01)
+    assert warm_uid_processes() == []
