@@ -101,9 +101,10 @@ class GenerationConfigSpec(BaseModel):
         le=4,
         description=(
             "How often a stage-1 answer whose program repeats an earlier round's (which failed) "
-            "is sampled again, at a raised temperature and another seed, before it is run. The "
+            "is sampled again, at a raised temperature and another seed, before it is run; when "
+            "every sample repeats, stage 1 ends there (flag stalled) without running it. The "
             "discarded answers are kept as calls with status repeated. 0: repeats are run and "
-            "answered with the repeated-code prompt only."
+            "answered with the repeated-code prompt."
         ),
     )
     prompt_version: str = Field(

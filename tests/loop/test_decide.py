@@ -160,6 +160,12 @@ def test_a_repeated_program_gets_its_own_nudge_and_the_second_repeat_stalls() ->
     assert next_action(twice) == Action(Step.ASK_ONE_OFF, reflection_pass=False, stalled=True)
 
 
+def test_an_answer_whose_every_sample_repeated_ends_stage_one_stalled() -> None:
+    program = "def add(a, b):\n    return a - b"
+    stuck = snapshot(*_round(program, 1), rounds=1, max_rounds=5, stalled=True)
+    assert next_action(stuck) == Action(Step.ASK_ONE_OFF, reflection_pass=False, stalled=True)
+
+
 def test_the_repeated_code_nudge_names_the_round_and_its_failure() -> None:
     program = "def add(a, b):\n    return a - b"
     blocks = (

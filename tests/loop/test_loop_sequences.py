@@ -114,7 +114,8 @@ def test_never_passes_stops_at_max_rounds(
     pg_session_factory: sessionmaker[Session],
 ) -> None:
     llm_server.script(key, [answer(fenced_python(WRONG_SUB))])
-    created = create_tasks(pg_session_factory, [add_task(key)], max_rounds=2)
+    # Without resampling, a repeat is run (with its nudge) like any other round.
+    created = create_tasks(pg_session_factory, [add_task(key)], max_rounds=2, resample_repeats=0)
     (sequence_id,) = created.sequence_ids
 
     assert run_sequence(context, sequence_id, worker="test", stale_after=STALE) == Outcome.COMPLETED
@@ -122,9 +123,7 @@ def test_never_passes_stops_at_max_rounds(
     with pg_session_factory() as session:
         sequence = session.get_one(Sequence, sequence_id)
         assert (sequence.rounds, sequence.reflection_pass, sequence.final_pass) == (2, False, False)
-    # Round 1; the repeat sampled twice more (resample_repeats=2) and then run as round 2; the
-    # one-off answer.
-    assert len(llm_server.requests_for(key)) == 5
+    assert len(llm_server.requests_for(key)) == 3  # two rounds and the one-off answer
     assert _kinds(pg_session_factory, sequence_id)[1] == ["text", "code", "execution"] * 1 + [
         "analysis",
         "code",
@@ -323,7 +322,7 @@ def test_a_repeated_program_is_sampled_again_hotter_before_it_runs(
     assert sent == [(0.2, 11), (0.2, 11), (pytest.approx(0.6), 12), (0.2, 11)]
 
 
-def test_a_model_that_only_repeats_is_resampled_then_stalls(
+def test_a_model_that_only_repeats_is_resampled_then_stalls_without_a_repeated_round(
     context: LoopContext,
     llm_server: ScriptedLlm,
     key: str,
@@ -337,17 +336,12 @@ def test_a_model_that_only_repeats_is_resampled_then_stalls(
 
     with pg_session_factory() as session:
         sequence = session.get_one(Sequence, sequence_id)
-        assert sequence.rounds == 3  # the original and two repeats that survived a resample
+        assert (sequence.rounds, sequence.reflection_pass) == (1, False)
         assert sequence.flags["stalled"] is True
+        assert sequence.tokens_out == 4 * 20  # the discarded samples are paid for
         statuses = session.scalars(
             select(LlmCall.status).where(LlmCall.sequence_id == sequence_id).order_by(LlmCall.id)
         ).all()
-    # round 1; a repeat resampled once then run; again; the one-off answer
-    assert [str(s) for s in statuses] == [
-        "answered",
-        "repeated",
-        "answered",
-        "repeated",
-        "answered",
-        "answered",
-    ]
+    # round 1; the repeat and its one resample, neither run; the one-off answer
+    assert [str(s) for s in statuses] == ["answered", "repeated", "repeated", "answered"]
+    assert _kinds(pg_session_factory, sequence_id)[1] == ["text", "code", "execution"]

@@ -144,7 +144,8 @@ def run(
         2,
         min=0,
         max=4,
-        help="Sample an answer that repeats a failed program again, hotter, this often.",
+        help="Sample an answer that repeats a failed program again, hotter, this often; "
+        "if every sample repeats, stage 1 stops (stalled). 0: run repeats with a nudge.",
     ),
     prompt_version: str = typer.Option(
         "v2", help="Prompt wording (workers/prompts/<version>.toml); v1 reproduces older data."

@@ -8,8 +8,11 @@ exactly where the database says it stopped.
 Stage 1 (reflection) alternates model answers and executions. It ends when an execution passes,
 when ``max_rounds`` executions were spent, when the token or cost budget is exhausted, when the
 model twice in a row answers without runnable code, when the model's context cannot hold the
-conversation any more, or when the model is stuck: a program sent again unchanged (up to layout)
-gets a nudge of its own, and the ``MAX_REPEATED_ROUNDS``-th such round ends stage 1 (``stalled``).
+conversation any more, or when the model is stuck (``stalled``). A program sent again unchanged
+(up to layout) is sampled again (``resample``); when every sample repeats, stage 1 ends there and
+the repeat is not run. With resampling off (``resample_repeats`` 0, and configs stored before the
+option), the repeat is run and gets a nudge of its own, and the ``MAX_REPEATED_ROUNDS``-th such
+round ends stage 1.
 Stage 2 asks for the one-off answer, then its code is verified.
 """
 
@@ -51,6 +54,7 @@ class Snapshot:
     max_rounds: int
     budget_exhausted: bool
     context_exhausted: bool = False  # the model's context cannot hold the next request
+    stalled: bool = False  # every sample of an answer repeated a failed program (``resample``)
 
 
 class Step(StrEnum):
@@ -156,7 +160,7 @@ def reflection_verdict(snapshot: Snapshot) -> bool | None:
         return None  # an answer waits for its execution
     if snapshot.rounds >= snapshot.max_rounds or snapshot.budget_exhausted:
         return False
-    if snapshot.context_exhausted or stalled(blocks):
+    if snapshot.context_exhausted or snapshot.stalled or stalled(blocks):
         return False
     if answers_without_code(blocks) >= MAX_ANSWERS_WITHOUT_CODE:
         return False
@@ -177,7 +181,9 @@ def next_action(snapshot: Snapshot) -> Action:  # noqa: PLR0911 - a decision tab
     verdict = reflection_verdict(snapshot)
     if verdict is not None:
         return Action(
-            Step.ASK_ONE_OFF, reflection_pass=verdict, stalled=not verdict and stalled(blocks)
+            Step.ASK_ONE_OFF,
+            reflection_pass=verdict,
+            stalled=not verdict and (snapshot.stalled or stalled(blocks)),
         )
     if blocks and blocks[-1].kind == BlockKind.CODE and blocks[-1].runnable:
         return Action(Step.EXECUTE)

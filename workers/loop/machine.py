@@ -611,20 +611,28 @@ def _fresh_answer(
 ) -> Answered | ContextExhausted | Stepped:
     """A stage-1 answer, sampled again while its program repeats an earlier round's.
 
-    Each discarded answer is committed as a ``repeated`` call (its tokens are spent); the last
-    sample is returned whatever it holds, so a model that cannot do otherwise still meets the
-    repeated-code prompt and the stall rule.
+    Each discarded answer is committed as a ``repeated`` call (its tokens are spent). When the
+    last resample repeats too, the model is stuck: stage 1 ends ``stalled`` without the repeat,
+    which would only add a copy to the record. With resampling off, the answer is returned
+    whatever it holds and the repeated-code prompt and the stall rule take over.
     """
     base = Sampling.from_stored(state.config.sampling)
+    limit = resample_limit(state.config.sampling)
     called = _call_model(context, held, state, request, base)
-    for attempt in range(1, resample_limit(state.config.sampling) + 1):
-        if not isinstance(called, Answered) or _repeated_round(called, request.blocks) is None:
-            return called
+    attempt = 0
+    while (
+        limit > 0
+        and isinstance(called, Answered)
+        and _repeated_round(called, request.blocks) is not None
+    ):
+        attempt += 1
         called.call.status = LlmCallStatus.REPEATED
-        writes = Writes(changes=_spent(called.call), call=called.call)
-        kept = _commit(context, held, called.state, writes)
-        if not isinstance(kept, LoadedState) or kept.snapshot.budget_exhausted:
-            return kept  # stopped, or the budget is spent: stage 1 ends without this answer
+        changes = _spent(called.call)
+        if attempt > limit:
+            changes["flags"] = _with_flags(called.state, stalled=True)
+        kept = _commit(context, held, called.state, Writes(changes=changes, call=called.call))
+        if attempt > limit or not isinstance(kept, LoadedState) or kept.snapshot.budget_exhausted:
+            return kept  # stalled, stopped, or the budget is spent: stage 1 ends without it
         called = _call_model(context, held, kept, request, resampled(base, attempt))
     return called
 

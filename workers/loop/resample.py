@@ -4,8 +4,10 @@ A small model answering near-greedily often sends back the very program that jus
 again, it fails the same way and the record gains a copy that teaches nothing. Before such an
 answer is run, the same request is sent again at a raised temperature and another seed (the
 chat is unchanged, so the stored answer is still a genuine answer to the stored conversation),
-up to ``resample_repeats`` times. Only when every sample repeats is the program kept and run, and
-the repeated-code prompt and the ``stalled`` rule take over.
+up to ``resample_repeats`` times. When every sample repeats, the model is stuck: stage 1 ends
+there, flagged ``stalled``, and the repeat is never run or stored (the one-off answer is still
+asked for). Run, a repeat would fail as before and add a round to the record that teaches
+nothing but repeating.
 """
 
 from __future__ import annotations

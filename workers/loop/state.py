@@ -165,6 +165,7 @@ def _state(
             config, sequence.tokens_in + sequence.tokens_out, sequence.cost
         ),
         context_exhausted=bool((sequence.flags or {}).get("context_exhausted")),
+        stalled=bool((sequence.flags or {}).get("stalled")),
     )
     return LoadedState(
         sequence_id=sequence.id,
