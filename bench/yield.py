@@ -18,12 +18,15 @@ failed, mean rounds and the model's tokens per second. Both runs use the same sa
 
 Usage: ``python bench/yield.py [--languages py,cpp] [--limit 2] [--max-rounds 4] [--out f.json]``
 (``--limit`` keeps the first N tasks of each language; the whole set takes about an hour on two
-cores).
+cores). Tasks run interleaved by language, so a run stopped early has covered every language
+alike; ``--report WORK_DIR`` prints the figures of such a run (kept with ``--work-dir``) for the
+sequences that ended, beside the one-shot answers to the same tasks.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -119,20 +122,22 @@ class LanguageFigures:
 
 
 def select_tasks(path: Path, languages: list[str] | None, limit: int | None) -> list[str]:
-    """The task lines to run: those of ``languages`` (all if None), the first ``limit`` of each."""
-    kept: list[str] = []
-    per_language: dict[str, int] = defaultdict(int)
+    """The task lines to run: those of ``languages`` (all if None), the first ``limit`` of each.
+
+    They are interleaved by language (the first task of each language, then the second of
+    each, ...), so that a run stopped early has covered every language alike.
+    """
+    per_language: dict[str, list[str]] = defaultdict(list)
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
         language = json.loads(line)["language"]
         if languages is not None and language not in languages:
             continue
-        if limit is not None and per_language[language] >= limit:
-            continue
-        per_language[language] += 1
-        kept.append(line)
-    return kept
+        if limit is None or len(per_language[language]) < limit:
+            per_language[language].append(line)
+    rounds = itertools.zip_longest(*per_language.values())
+    return [line for round_ in rounds for line in round_ if line is not None]
 
 
 def reflectseq(args: list[str], env: dict[str, str]) -> float:
@@ -142,11 +147,25 @@ def reflectseq(args: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def one_shot_figures(run_dir: Path) -> dict[str, LanguageFigures]:
-    """Tasks, passing answers and collisions per language from an eval run's results."""
+def ended_sequences(database_url: str) -> dict[int, str]:
+    """The loop's sequences that ended (completed or failed), with their tasks' ids."""
+    with session_factory_for(database_url)() as session:
+        rows = session.execute(
+            select(Sequence.id, Instruction.metadata_)
+            .join(Instruction, Sequence.instruction_id == Instruction.id)
+            .where(Sequence.status.in_([SequenceStatus.COMPLETED, SequenceStatus.FAILED]))
+        ).all()
+    return {sequence_id: str((metadata or {}).get("task_id")) for sequence_id, metadata in rows}
+
+
+def one_shot_figures(run_dir: Path, task_ids: set[str]) -> dict[str, LanguageFigures]:
+    """Tasks, passing answers and collisions per language from an eval run's results, for the
+    tasks of ``task_ids``."""
     figures: dict[str, LanguageFigures] = defaultdict(LanguageFigures)
     for line in (run_dir / "results.jsonl").read_text(encoding="utf-8").splitlines():
         result = json.loads(line)
+        if result["task_id"] not in task_ids:
+            continue
         language = figures[result["language"]]
         language.tasks += 1
         language.one_shot += result["correct"]
@@ -160,13 +179,16 @@ def _normalised(code: str) -> str:
     return " ".join(code.split())
 
 
-def loop_figures(database_url: str, figures: dict[str, LanguageFigures]) -> None:
-    """Add the loop's figures per language, read from the run's database, to ``figures``."""
+def loop_figures(
+    database_url: str, figures: dict[str, LanguageFigures], sequence_ids: set[int]
+) -> None:
+    """Add the figures of the loop's ``sequence_ids``, read from the run's database, per
+    language to ``figures``."""
     with session_factory_for(database_url)() as session:
         sequences = session.execute(
-            select(Sequence, Instruction.language).join(
-                Instruction, Sequence.instruction_id == Instruction.id
-            )
+            select(Sequence, Instruction.language)
+            .join(Instruction, Sequence.instruction_id == Instruction.id)
+            .where(Sequence.id.in_(sequence_ids))
         ).all()
         language_of = {sequence.id: language for sequence, language in sequences}
         for sequence, language in sequences:
@@ -179,7 +201,10 @@ def loop_figures(database_url: str, figures: dict[str, LanguageFigures]) -> None
         blocks = session.execute(
             select(Message.sequence_id, Message.stage, Block)
             .join(Block, Block.message_id == Message.id)
-            .where(Block.kind.in_([BlockKind.CODE, BlockKind.EXECUTION]))
+            .where(
+                Block.kind.in_([BlockKind.CODE, BlockKind.EXECUTION]),
+                Message.sequence_id.in_(sequence_ids),
+            )
             .order_by(Message.sequence_id, Message.index, Block.index)
         ).all()
         # A stage-1 round runs the code block stored just before its execution block; other
@@ -203,10 +228,10 @@ def loop_figures(database_url: str, figures: dict[str, LanguageFigures]) -> None
         calls = session.execute(
             select(
                 LlmCall.sequence_id, LlmCall.tokens_out, LlmCall.latency_s, LlmCall.status
-            ).where(LlmCall.sequence_id.is_not(None))
+            ).where(LlmCall.sequence_id.in_(sequence_ids))
         ).all()
-        for sequence_id, tokens_out, latency_s, status in calls:
-            counts = figures[language_of[sequence_id]]
+        for call_sequence_id, tokens_out, latency_s, status in calls:
+            counts = figures[language_of[call_sequence_id or 0]]  # never None: in_() above
             counts.resampled += status == LlmCallStatus.REPEATED
             counts.tokens_out += tokens_out
             counts.llm_seconds += latency_s or 0.0
@@ -236,6 +261,40 @@ def print_table(figures: dict[str, LanguageFigures], total: LanguageFigures) -> 
         )
 
 
+def run_both(args: argparse.Namespace, selected: Path, work: Path) -> dict[str, float]:
+    """The one-shot eval, then the loop, on the task file ``selected``; their wall times."""
+    env = {
+        **os.environ,
+        # The commands import this checkout, as this script does.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "REFLECTSEQ_LOCAL_THREADS": str(args.threads),
+        "REFLECTSEQ_LOCAL_MODEL": MODEL,
+    }
+    sampling = [
+        f"--max-tokens={args.max_tokens}",
+        f"--temperature={args.temperature}",
+        f"--seed={args.seed}",
+    ]
+    one_shot_s = reflectseq(
+        [
+            "eval", f"--benchmark={selected}", "--backend=local", f"--model={MODEL}",
+            "--n=1", "-k", "1", "--requests=1", f"--out={work / 'one-shot'}", "--name=one-shot",
+            *sampling,
+        ],
+        env,
+    )  # fmt: skip
+    loop_s = reflectseq(
+        [
+            "run", str(selected), f"--out={work / 'dataset.jsonl'}", "--backend=local",
+            f"--model={MODEL}", f"--max-rounds={args.max_rounds}",
+            f"--concurrency={args.concurrency}", f"--database-url=sqlite:///{work / 'loop.db'}",
+            f"--resample-repeats={args.resample_repeats}", *sampling,
+        ],
+        env,
+    )  # fmt: skip
+    return {"one_shot": one_shot_s, "loop": loop_s}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=Path, default=TASK_FILE, help="Task file (JSONL).")
@@ -251,58 +310,45 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the model.")
     parser.add_argument("--concurrency", type=int, default=1, help="Sequences at once.")
     parser.add_argument("--work-dir", type=Path, help="Keep the runs here (default: temporary).")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="WORK_DIR",
+        help="Run nothing: the figures of the runs kept in WORK_DIR (one stopped early too).",
+    )
     parser.add_argument("--out", type=Path, help="JSON file for the figures.")
     args = parser.parse_args()
 
-    languages = args.languages.split(",") if args.languages else None
-    lines = select_tasks(args.tasks, languages, args.limit)
-    if not lines:
-        parser.error("no task matches --languages/--limit")
-    work = args.work_dir or Path(tempfile.mkdtemp(prefix="reflectseq-yield-"))
-    work.mkdir(parents=True, exist_ok=True)
-    selected = work / "tasks.jsonl"
-    selected.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    env = {
-        **os.environ,
-        # The commands import this checkout, as this script does.
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "REFLECTSEQ_LOCAL_THREADS": str(args.threads),
-        "REFLECTSEQ_LOCAL_MODEL": MODEL,
-    }
-    sampling = [
-        f"--max-tokens={args.max_tokens}",
-        f"--temperature={args.temperature}",
-        f"--seed={args.seed}",
-    ]
-    eval_dir = work / "one-shot"
-    one_shot_s = reflectseq(
-        [
-            "eval", f"--benchmark={selected}", "--backend=local", f"--model={MODEL}",
-            "--n=1", "-k", "1", "--requests=1", f"--out={eval_dir}", "--name=one-shot",
-            *sampling,
-        ],
-        env,
-    )  # fmt: skip
-    database_url = f"sqlite:///{work / 'loop.db'}"
-    loop_s = reflectseq(
-        [
-            "run", str(selected), f"--out={work / 'dataset.jsonl'}", "--backend=local",
-            f"--model={MODEL}", f"--max-rounds={args.max_rounds}",
-            f"--concurrency={args.concurrency}", f"--database-url={database_url}",
-            f"--resample-repeats={args.resample_repeats}", *sampling,
-        ],
-        env,
-    )  # fmt: skip
+    if args.report:
+        work, wall_s = args.report, None
+        lines = (work / "tasks.jsonl").read_text(encoding="utf-8").splitlines()
+    else:
+        languages = args.languages.split(",") if args.languages else None
+        lines = select_tasks(args.tasks, languages, args.limit)
+        if not lines:
+            parser.error("no task matches --languages/--limit")
+        work = args.work_dir or Path(tempfile.mkdtemp(prefix="reflectseq-yield-"))
+        work.mkdir(parents=True, exist_ok=True)
+        selected = work / "tasks.jsonl"
+        selected.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        wall_s = run_both(args, selected, work)
 
-    figures = one_shot_figures(eval_dir)
-    loop_figures(database_url, figures)
+    database_url = f"sqlite:///{work / 'loop.db'}"
+    ended = ended_sequences(database_url)
+    figures = one_shot_figures(work / "one-shot", set(ended.values()))
+    loop_figures(database_url, figures, set(ended))
     total = LanguageFigures()
     for counts in figures.values():
         total.add(counts)
+    timing = (
+        f"one-shot run {wall_s['one_shot']:.0f} s, loop run {wall_s['loop']:.0f} s"
+        if wall_s
+        else f"{len(ended)} of {len(lines)} sequences ended (one-shot of the same tasks)"
+    )
     print(
         f"\n{MODEL}, {len(lines)} tasks, max rounds {args.max_rounds}, temperature "
-        f"{args.temperature}, seed {args.seed}, {args.threads} thread(s); one-shot run "
-        f"{one_shot_s:.0f} s, loop run {loop_s:.0f} s; runs kept in {work}\n"
+        f"{args.temperature}, seed {args.seed}, {args.threads} thread(s); {timing}; "
+        f"runs kept in {work}\n"
     )
     print_table(figures, total)
     print(
@@ -317,6 +363,7 @@ def main() -> None:
         document: dict[str, Any] = {
             "model": MODEL,
             "tasks": str(args.tasks),
+            "sequences_ended": len(ended),
             "max_rounds": args.max_rounds,
             "resample_repeats": args.resample_repeats,
             "sampling": {
@@ -325,7 +372,7 @@ def main() -> None:
                 "max_tokens": args.max_tokens,
             },
             "threads": args.threads,
-            "wall_s": {"one_shot": one_shot_s, "loop": loop_s},
+            "wall_s": wall_s,
             "languages": {
                 name: {**asdict(counts), **counts.rates()}
                 for name, counts in sorted(figures.items())
