@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.base import utcnow
-from reflectseq.db.models import Block, Message, Review, Sequence
+from reflectseq.db.models import Block, Message, Review, Sequence, User
 from reflectseq.db.review_models import AuditEntry, BlockEdit
 from reflectseq.db.session import transaction
 from reflectseq.enums import ApiRole, ExecutionStatus, ReviewStatus, Role, SequenceStage, UserRole
@@ -118,6 +118,34 @@ def test_accepted_exports_leave_out_sequences_edited_after_their_accept(
     assert len(_export(client, key, {"review": "accepted"})[0]) == 1  # passed only: not it
 
 
+def test_an_edit_by_another_reviewer_reopens_the_accept_before_it(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    with transaction(db) as session:
+        (sequence_id,) = (s.id for s in completed_sequences(session, 1))
+        user(session, "rita")
+        user(session, "sam")
+        answer_id = _final_answer_id(session, sequence_id)
+        key = create_api_key(session, name="exports", role=ApiRole.ADMIN).plain_key
+    assert _decide(client, log_in(client, "rita"), sequence_id, action="accept").status_code == 303
+    with TestClient(client.app, follow_redirects=False) as sam:
+        saved = sam.post(
+            f"/review/sequences/{sequence_id}/blocks/{answer_id}/edits",
+            data={"content": HOSTILE_ANSWER, "csrf_token": log_in(sam, "sam")},
+        )
+    assert saved.status_code == 303
+    with transaction(db) as session:
+        review = session.scalars(select(Review).where(Review.sequence_id == sequence_id)).one()
+        rita = session.scalars(select(User.id).where(User.username == "rita")).one()
+        assert (review.reviewer_id, review.status) == (rita, ReviewStatus.DRAFT)
+        reopened = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "review.reopen")
+        ).one()
+        assert reopened.actor is not None and reopened.actor.username == "sam"
+    lines, _ = _export(client, key, {"review": "accepted", "final_pass": None})
+    assert lines == []  # rita's accept was of the text before sam's edit
+
+
 def test_an_answer_without_code_fails_and_a_pending_one_counts_as_unverified(
     client: TestClient, db: sessionmaker[Session]
 ) -> None:
@@ -125,6 +153,7 @@ def test_an_answer_without_code_fails_and_a_pending_one_counts_as_unverified(
         seq = completed_sequences(session, 1)[0].id
         user(session, "rita")
         answer_id = _final_answer_id(session, seq)
+        key = create_api_key(session, name="exports", role=ApiRole.ADMIN).plain_key
     token = log_in(client, "rita")
     saved = client.post(
         f"/review/sequences/{seq}/blocks/{answer_id}/edits",
@@ -134,8 +163,14 @@ def test_an_answer_without_code_fails_and_a_pending_one_counts_as_unverified(
     page = client.get(f"/review/sequences/{seq}").text
     assert "not verifiable" in page and "has no py code block to run" in page
     with transaction(db) as session:
-        sequence = session.get(Sequence, seq)
-        assert sequence is not None and sequence.final_pass is False
+        sequence = session.get_one(Sequence, seq)
+        assert sequence.final_pass is False
+        sequence.final_pass = None  # as while an edited answer's re-verification is pending
+    # Neither passed nor failed: only an export of either verdict takes it, as unverified.
+    assert _export(client, key, {})[0] == []
+    assert _export(client, key, {"final_pass": False})[0] == []
+    lines, counts = _export(client, key, {"final_pass": None})
+    assert len(lines) == 1 and counts["by_final_pass"] == {"unverified": 1}
 
 
 def test_a_claim_is_respected_until_it_expires_and_can_be_released(
@@ -212,3 +247,6 @@ def test_add_user_defaults_to_reviewer_and_pages_carry_an_icon(
     )
     assert added.status_code == 303
     assert "newbie" in client.get("/review/users").text
+    with transaction(db) as session:
+        newbie = session.scalars(select(User).where(User.username == "newbie")).one()
+        assert newbie.role == UserRole.REVIEWER
