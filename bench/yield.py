@@ -54,6 +54,11 @@ from reflectseq.enums import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+# The options a run was made with, kept in its work directory for ``--report``.
+RUN_OPTIONS = (
+    "max_rounds", "max_tokens", "temperature", "seed", "resample_repeats", "threads", "concurrency"
+)  # fmt: skip
+RUN_FILE = "run.json"
 TASK_FILE = ROOT / "bench" / "tasks" / "yield.jsonl"
 MODEL = "qwen2.5-coder-0.5b"
 # What a failed execution prints when the answer's own driver or harness collides with the tests
@@ -321,6 +326,9 @@ def main() -> None:
 
     if args.report:
         work, wall_s = args.report, None
+        if not (work / RUN_FILE).is_file():
+            parser.error(f"{work} holds no {RUN_FILE}: not a work directory of this benchmark")
+        vars(args).update(json.loads((work / RUN_FILE).read_text(encoding="utf-8")))
         lines = (work / "tasks.jsonl").read_text(encoding="utf-8").splitlines()
     else:
         languages = args.languages.split(",") if args.languages else None
@@ -331,6 +339,8 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         selected = work / "tasks.jsonl"
         selected.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        options = {name: getattr(args, name) for name in RUN_OPTIONS}
+        (work / RUN_FILE).write_text(json.dumps(options) + "\n", encoding="utf-8")
         wall_s = run_both(args, selected, work)
 
     database_url = f"sqlite:///{work / 'loop.db'}"
@@ -347,7 +357,8 @@ def main() -> None:
     )
     print(
         f"\n{MODEL}, {len(lines)} tasks, max rounds {args.max_rounds}, temperature "
-        f"{args.temperature}, seed {args.seed}, {args.threads} thread(s); {timing}; "
+        f"{args.temperature}, seed {args.seed}, {args.threads} thread(s), {args.concurrency} "
+        f"sequence(s) at once; {timing}; "
         f"runs kept in {work}\n"
     )
     print_table(figures, total)
