@@ -231,12 +231,12 @@ def loop_figures(
                 output = f"{block.stdout or ''}\n{block.stderr or ''}\n{block.content}"
                 counts.collisions += is_collision(output)
         calls = session.execute(
-            select(
-                LlmCall.sequence_id, LlmCall.tokens_out, LlmCall.latency_s, LlmCall.status
-            ).where(LlmCall.sequence_id.in_(sequence_ids))
+            select(Sequence.id, LlmCall.tokens_out, LlmCall.latency_s, LlmCall.status)
+            .join(Sequence, LlmCall.sequence_id == Sequence.id)
+            .where(Sequence.id.in_(sequence_ids))
         ).all()
-        for call_sequence_id, tokens_out, latency_s, status in calls:
-            counts = figures[language_of[call_sequence_id or 0]]  # never None: in_() above
+        for sequence_id, tokens_out, latency_s, status in calls:
+            counts = figures[language_of[sequence_id]]
             counts.resampled += status == LlmCallStatus.REPEATED
             counts.tokens_out += tokens_out
             counts.llm_seconds += latency_s or 0.0

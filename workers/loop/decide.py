@@ -139,6 +139,12 @@ def stalled(blocks: tuple[BlockView, ...]) -> bool:
     return repeated >= MAX_REPEATED_ROUNDS
 
 
+def stuck(snapshot: Snapshot) -> bool:
+    """Whether stage 1 ends ``stalled``: every sample of an answer repeated a failed program,
+    or (resampling off) the model sent earlier programs again too often."""
+    return snapshot.stalled or stalled(snapshot.reflection)
+
+
 def answers_without_code(blocks: tuple[BlockView, ...]) -> int:
     """How many model answers in a row, at the end, brought no runnable code."""
     calls: list[int | None] = []
@@ -160,7 +166,7 @@ def reflection_verdict(snapshot: Snapshot) -> bool | None:
         return None  # an answer waits for its execution
     if snapshot.rounds >= snapshot.max_rounds or snapshot.budget_exhausted:
         return False
-    if snapshot.context_exhausted or snapshot.stalled or stalled(blocks):
+    if snapshot.context_exhausted or stuck(snapshot):
         return False
     if answers_without_code(blocks) >= MAX_ANSWERS_WITHOUT_CODE:
         return False
@@ -183,7 +189,7 @@ def next_action(snapshot: Snapshot) -> Action:  # noqa: PLR0911 - a decision tab
         return Action(
             Step.ASK_ONE_OFF,
             reflection_pass=verdict,
-            stalled=not verdict and (snapshot.stalled or stalled(blocks)),
+            stalled=not verdict and stuck(snapshot),
         )
     if blocks and blocks[-1].kind == BlockKind.CODE and blocks[-1].runnable:
         return Action(Step.EXECUTE)
