@@ -111,7 +111,9 @@ def run_set(
     """Run every unfinished sequence of the set to its end; returns the final counts.
 
     On ``KeyboardInterrupt`` the threads take no new sequence, the sequences they hold are
-    requeued, and the interrupt propagates without waiting for them.
+    requeued, and the interrupt propagates without waiting for them. A thread may still be inside
+    llama.cpp then, so the caller should end the process without finalizing the interpreter, as
+    ``reflectseq run`` does.
     """
     factory: sessionmaker[Session] = context.session_factory
     with factory() as session:

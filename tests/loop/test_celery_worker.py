@@ -24,6 +24,7 @@ from reflectseq.enums import BlockKind, SequenceStatus
 from reflectseq.settings import Settings
 from tests.loop.conftest import add_task, create_tasks, fenced_python
 from tests.loop.llm_server import ScriptedLlm, answer
+from tests.loop.run_process import wait_for
 
 REDIS_URL = "redis://127.0.0.1:6379/13"  # a database of its own, away from other services
 WRONG = "def add(a, b):\n    return a - b"
@@ -83,14 +84,6 @@ def start_worker(
     Redis.from_url(REDIS_URL).delete(worker_env["REFLECTSEQ_CELERY_QUEUE"])
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 def _statuses(factory: sessionmaker[Session], set_id: int) -> list[SequenceStatus]:
     with factory() as session:
         return list(
@@ -118,7 +111,7 @@ def test_dispatched_set_completes_on_a_worker(
     assert enqueue_instruction_set(created.set_id) == 3
     assert enqueue_instruction_set(created.set_id) == 0  # nothing pending any more
 
-    _wait_for(
+    wait_for(
         lambda: _statuses(pg_session_factory, created.set_id) == [SequenceStatus.COMPLETED] * 3,
         60,
         "the set to complete",
@@ -159,7 +152,7 @@ def test_worker_serves_metrics_of_its_child_processes(
     port = _free_port()
     start_worker("--metrics-port", str(port))
     enqueue_instruction_set(created.set_id)
-    _wait_for(
+    wait_for(
         lambda: _statuses(pg_session_factory, created.set_id) == [SequenceStatus.COMPLETED] * 2,
         60,
         "the set to complete",
@@ -203,14 +196,14 @@ def test_sigkilled_worker_resumes_without_duplicate_blocks(
     enqueue_instruction_set(created.set_id)
 
     # Wait until the worker is inside the slow second model call, then kill its whole group.
-    _wait_for(lambda: len(llm_server.requests_for(key)) >= 2, 60, "the second model call")
+    wait_for(lambda: len(llm_server.requests_for(key)) >= 2, 60, "the second model call")
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     with pg_session_factory() as session:
         assert session.get_one(Sequence, sequence_id).status == SequenceStatus.RUNNING
 
     start_worker()
-    _wait_for(
+    wait_for(
         lambda: _statuses(pg_session_factory, created.set_id) == [SequenceStatus.COMPLETED],
         60,
         "the sequence to complete after the restart",
@@ -252,7 +245,7 @@ def test_cancel_stops_running_and_queued_sequences(
     created = create_tasks(pg_session_factory, specs, max_rounds=5)
     start_worker()
     enqueue_instruction_set(created.set_id)
-    _wait_for(lambda: len(llm_server.requests_for(key)) >= 1, 60, "a first model call")
+    wait_for(lambda: len(llm_server.requests_for(key)) >= 1, 60, "a first model call")
 
     assert cancel_instruction_set(created.set_id) == 4
     time.sleep(3)  # a running sequence finishes its current call, then must stop
@@ -296,10 +289,10 @@ def test_killed_workers_sequences_are_requeued_within_twice_the_stale_time(
     doomed = start_worker()  # two sequences at once
     start_worker("-c", "1")
     enqueue_instruction_set(created.set_id)
-    _wait_for(lambda: len(_held(pg_session_factory, created.set_id)) == 3, 180, "3 running")
+    wait_for(lambda: len(_held(pg_session_factory, created.set_id)) == 3, 180, "3 running")
     # An endpoint's adaptive limit starts at one request per process: the doomed worker's second
     # sequence waits for that place (also a wait the heartbeat must cover).
-    _wait_for(lambda: len(llm_server.requests_for(key)) >= 2, 60, "2 model calls")
+    wait_for(lambda: len(llm_server.requests_for(key)) >= 2, 60, "2 model calls")
 
     # Waiting on the model for twice the stale time, live sequences keep their claim.
     time.sleep(2 * stale_s + 2)
@@ -317,7 +310,7 @@ def test_killed_workers_sequences_are_requeued_within_twice_the_stale_time(
         return [row for row in rows if row.status != SequenceStatus.RUNNING]
 
     # 27 sequence tasks wait in the queue and every worker process is busy: the reaper does not.
-    _wait_for(lambda: len(requeued()) == 2, 120, "the killed worker's sequences to be requeued")
+    wait_for(lambda: len(requeued()) == 2, 120, "the killed worker's sequences to be requeued")
     for sequence in requeued():
         assert sequence.status == SequenceStatus.QUEUED
         assert sequence.heartbeat_at is not None
@@ -347,7 +340,7 @@ def test_a_worker_runs_as_many_sequences_at_once_as_its_concurrency(
         running.append(statuses.count(SequenceStatus.RUNNING))
         return statuses == [SequenceStatus.COMPLETED] * 12
 
-    _wait_for(finished, 180, "the set to complete")
+    wait_for(finished, 180, "the set to complete")
     assert max(running) == 6  # six at once in one process, never more
     # Three calls a sequence; on a loaded machine a call may be retried, never skipped.
     assert len(llm_server.requests_for(key)) >= 36

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +19,7 @@ from reflectseq.format import parse_json_line
 from reflectseq.settings import get_settings
 from tests.loop.conftest import ADD_TESTS, fenced_python
 from tests.loop.llm_server import ScriptedLlm, answer, error
+from tests.loop.run_process import interrupt, run_statuses, start_run, wait_for, write_rows
 
 RIGHT = "def add(a, b):\n    return a + b"
 
@@ -38,11 +33,6 @@ def endpoint_env(monkeypatch: pytest.MonkeyPatch, llm_server: ScriptedLlm) -> No
     get_settings.cache_clear()
 
 
-def _write(path: Path, rows: list[dict[str, object]]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
-
-
 def test_run_writes_a_reflection_dataset(
     endpoint_env: None, llm_server: ScriptedLlm, key: str, tmp_path: Path
 ) -> None:
@@ -54,7 +44,7 @@ def test_run_writes_a_reflection_dataset(
     # A fourth task copies a HumanEval prompt: it is generated, flagged and left out of the export.
     copied = read_problems()["HumanEval/0"]["prompt"]
     rows.append({"text": f"{copied}\n{key}", "language": "py", "tests": ADD_TESTS})
-    source = _write(tmp_path / "tasks.jsonl", rows)
+    source = write_rows(tmp_path / "tasks.jsonl", rows)
     out = tmp_path / "dataset.jsonl"
 
     result = CliRunner().invoke(app, ["run", str(source), "--out", str(out), "-j", "2"])
@@ -113,7 +103,7 @@ def test_run_takes_the_prompt_version_and_refuses_an_unknown_one(
 ) -> None:
     llm_server.script(key, [answer(fenced_python(RIGHT))])
     rows = [{"text": f"Write add(a, b). {key}", "language": "py", "tests": ADD_TESTS}]
-    source = _write(tmp_path / "tasks.jsonl", rows)
+    source = write_rows(tmp_path / "tasks.jsonl", rows)
     out = tmp_path / "dataset.jsonl"
 
     refused = CliRunner().invoke(
@@ -144,31 +134,6 @@ def test_run_takes_the_prompt_version_and_refuses_an_unknown_one(
         assert sequence.generation_config.sampling["max_continuations"] == 0
 
 
-def _start_run(source: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
-    """`reflectseq run` as a user starts it, its stderr a pipe (not a terminal)."""
-    command = str(Path(sys.executable).parent / "reflectseq")
-    return subprocess.Popen(
-        [command, "run", str(source), "-o", str(out), *extra],
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-def _statuses() -> list[SequenceStatus]:
-    with session_factory_for(get_settings().database_url)() as session:
-        return list(session.scalars(select(Sequence.status).order_by(Sequence.id)))
-
-
 def test_ctrl_c_stops_the_run_at_once_and_a_rerun_resumes(
     endpoint_env: None, llm_server: ScriptedLlm, key: str, tmp_path: Path
 ) -> None:
@@ -178,30 +143,20 @@ def test_ctrl_c_stops_the_run_at_once_and_a_rerun_resumes(
         {"text": f"Write add(a, b). {key} #{n}", "language": "py", "tests": ADD_TESTS}
         for n in range(4)
     ]
-    source = _write(tmp_path / "tasks.jsonl", rows)
+    source = write_rows(tmp_path / "tasks.jsonl", rows)
     out = tmp_path / "dataset.jsonl"
-    run = _start_run(source, out, "-j", "2")
-    _wait_for(lambda: len(llm_server.requests_for(key)) >= 2, 120, "two model calls")
-
-    interrupted = time.monotonic()
-    run.send_signal(signal.SIGINT)
-    _, stderr = run.communicate(timeout=60)
-    stopped_after = time.monotonic() - interrupted
-    print(f"stopped {stopped_after:.2f} s after SIGINT")
-
-    assert run.returncode == 130, stderr
-    assert "interrupted" in stderr
-    # Meant to take well under 2 s; the bound leaves room for a loaded machine.
-    assert stopped_after < 15, stopped_after
+    run = start_run(source, out, "-j", "2")
+    wait_for(lambda: len(llm_server.requests_for(key)) >= 2, 120, "two model calls")
+    interrupt(run)
     # Nothing is left running: the two sequences in flight went back to the queue.
-    assert sorted(_statuses()) == [SequenceStatus.PENDING] * 2 + [SequenceStatus.QUEUED] * 2
+    assert sorted(run_statuses()) == [SequenceStatus.PENDING] * 2 + [SequenceStatus.QUEUED] * 2
     assert not out.exists()
 
     llm_server.script(key, [answer(fenced_python(RIGHT))])
-    again = _start_run(source, out, "-j", "2")
+    again = start_run(source, out, "-j", "2")
     _, stderr = again.communicate(timeout=240)
     assert again.returncode == 0, stderr
-    assert _statuses() == [SequenceStatus.COMPLETED] * 4
+    assert run_statuses() == [SequenceStatus.COMPLETED] * 4
     assert len(out.read_text().splitlines()) == 4
     # Off a terminal, progress is one log line per finished sequence.
     assert stderr.count("completed: final answer passes") == 4
@@ -212,22 +167,22 @@ def test_failures_are_logged_with_their_reason_and_retry_failed_reruns_them(
 ) -> None:
     llm_server.script(key, [error(400, "no such thing")])
     rows = [{"text": f"Write add(a, b). {key}", "language": "py", "tests": ADD_TESTS}]
-    source = _write(tmp_path / "tasks.jsonl", rows)
+    source = write_rows(tmp_path / "tasks.jsonl", rows)
     out = tmp_path / "dataset.jsonl"
 
-    first = _start_run(source, out)
+    first = start_run(source, out)
     _, stderr = first.communicate(timeout=240)
     assert first.returncode == 0, stderr
-    assert _statuses() == [SequenceStatus.FAILED]
+    assert run_statuses() == [SequenceStatus.FAILED]
     assert "failed: LLM call failed:" in stderr and "(HTTP 400)" in stderr
 
     llm_server.script(key, [answer(fenced_python(RIGHT))])
-    plain = _start_run(source, out)
+    plain = start_run(source, out)
     plain.communicate(timeout=240)
-    assert _statuses() == [SequenceStatus.FAILED]  # a plain rerun leaves failures alone
+    assert run_statuses() == [SequenceStatus.FAILED]  # a plain rerun leaves failures alone
 
-    retried = _start_run(source, out, "--retry-failed")
+    retried = start_run(source, out, "--retry-failed")
     _, stderr = retried.communicate(timeout=240)
     assert retried.returncode == 0, stderr
-    assert _statuses() == [SequenceStatus.COMPLETED]
+    assert run_statuses() == [SequenceStatus.COMPLETED]
     assert len(out.read_text().splitlines()) == 1

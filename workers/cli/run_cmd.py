@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
@@ -242,9 +245,26 @@ def run(
             "interrupted: completed steps are kept; run the same command again to resume",
             highlight=False,
         )
-        raise typer.Exit(130) from None
+        _exit_at_once(130)
     flag_set(factory, set_id)
     _export_set(factory, set_id, out, final)
+
+
+def _exit_at_once(code: int) -> NoReturn:
+    """End the process without finalizing the interpreter.
+
+    By now the sequences in flight are requeued and every committed step is durable, but their
+    threads may still be inside llama.cpp (a local model's generation cannot be stopped between
+    tokens): finalizing the interpreter under them freed what they were using and crashed the
+    process (exit 139) in about one interrupt in three. Nothing needs the finalizer: sandboxes
+    die with this process (``--die-with-parent``) and keep their scratch in tmpfs, and an
+    uncommitted transaction is rolled back by the database.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def _create_or_resume(
