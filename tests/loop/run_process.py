@@ -52,17 +52,20 @@ def run_statuses() -> list[SequenceStatus]:
         return list(session.scalars(select(Sequence.status).order_by(Sequence.id)))
 
 
-def interrupt(run: subprocess.Popen[str], *, bound_s: float = 15) -> str:
-    """Ctrl-C a run; asserts it exits 130 saying so within ``bound_s``, returns its stderr.
+def interrupt(
+    run: subprocess.Popen[str], *, signum: int = signal.SIGINT, bound_s: float = 15
+) -> str:
+    """Stop a run with ``signum`` (SIGINT: Ctrl-C); returns its stderr.
 
+    Asserts that it exits with 128 + ``signum`` within ``bound_s``, saying it was interrupted.
     Stopping is meant to take well under 2 s; the default bound leaves room for a loaded machine.
     """
     interrupted = time.monotonic()
-    run.send_signal(signal.SIGINT)
+    run.send_signal(signum)
     _, stderr = run.communicate(timeout=120)
     stopped_after = time.monotonic() - interrupted
-    print(f"stopped {stopped_after:.2f} s after SIGINT")
-    assert run.returncode == 130, stderr
+    print(f"stopped {stopped_after:.2f} s after signal {signum}")
+    assert run.returncode == 128 + signum, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr, stderr
     assert stopped_after < bound_s, stopped_after
     return stderr

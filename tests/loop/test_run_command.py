@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -134,8 +135,9 @@ def test_run_takes_the_prompt_version_and_refuses_an_unknown_one(
         assert sequence.generation_config.sampling["max_continuations"] == 0
 
 
-def test_ctrl_c_stops_the_run_at_once_and_a_rerun_resumes(
-    endpoint_env: None, llm_server: ScriptedLlm, key: str, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_stops_the_run_at_once_and_a_rerun_resumes(
+    endpoint_env: None, llm_server: ScriptedLlm, key: str, tmp_path: Path, signum: int
 ) -> None:
     # Every first answer takes far longer than the test waits: Ctrl-C lands inside the calls.
     llm_server.script(key, [answer(fenced_python(RIGHT), delay_s=60)])
@@ -147,7 +149,7 @@ def test_ctrl_c_stops_the_run_at_once_and_a_rerun_resumes(
     out = tmp_path / "dataset.jsonl"
     run = start_run(source, out, "-j", "2")
     wait_for(lambda: len(llm_server.requests_for(key)) >= 2, 120, "two model calls")
-    interrupt(run)
+    interrupt(run, signum=signum)
     # Nothing is left running: the two sequences in flight went back to the queue.
     assert sorted(run_statuses()) == [SequenceStatus.PENDING] * 2 + [SequenceStatus.QUEUED] * 2
     assert not out.exists()

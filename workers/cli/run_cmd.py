@@ -3,7 +3,7 @@
 Embedded on purpose: SQLite (by default), a local pool of threads, the bundled offline model
 unless an endpoint is configured. Nothing to start first, so this is the first command a new user
 runs. The database keeps every block, so a rerun of the same file continues where an interrupted
-one stopped (Ctrl-C stops at once and leaves every committed step), and ``--retry-failed`` runs
+one stopped (Ctrl-C or SIGTERM stops at once and leaves every committed step), and ``--retry-failed`` runs
 its failed sequences again. On a terminal progress is a bar; otherwise (a log file, CI) it is log
 lines: each finished sequence, each retried LLM call, each failure with its reason.
 """
@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -231,6 +232,7 @@ def run(
     context = loop_context(settings, session_factory=factory, registry=registry)
     if not console().is_terminal:
         configure_logging(settings.log_level, json=settings.log_json)
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         with _progress_display(len(specs)) as show:
             final = run_set(
@@ -240,14 +242,29 @@ def run(
                 stale_after_s=settings.stale_after_s,
                 on_progress=show,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         console().print(
             "interrupted: completed steps are kept; run the same command again to resume",
             highlight=False,
         )
-        _exit_at_once(130)
+        # 128 + the signal's number, as a shell reports a process that a signal stopped.
+        stopped_by = signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
+        _exit_at_once(128 + stopped_by)
     flag_set(factory, set_id)
     _export_set(factory, set_id, out, final)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a service manager, a CI timeout), made to stop the run as Ctrl-C does.
+
+    Python's default for SIGTERM ends the process on the spot, leaving the sequences in flight
+    marked running until the next run requeues them; raised in the main thread instead, it takes
+    Ctrl-C's path: requeue, say so, exit.
+    """
+
+
+def _raise_terminated(_signum: int, _frame: object) -> None:
+    raise Terminated
 
 
 def _exit_at_once(code: int) -> NoReturn:
