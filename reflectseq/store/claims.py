@@ -4,8 +4,9 @@ Taking a sequence from the queue (or deciding one directly) creates the reviewer
 as ``pending``: a claim that counts towards the sequence's overlap, so nobody else is handed it.
 A claim lasts ``ClaimRules.ttl``; after that anyone may take the sequence over. Expired claims
 are released lazily, when someone asks for work or wants a slot on that sequence, so the
-claimant can still finish until then. A review is ``pending`` only from its creation until its
-first draft or decision (nothing sets one back), so its ``created_at`` is its claim time.
+claimant can still finish until then. Two things make a review ``pending``: its creation, and
+another reviewer's edit reopening its verdict (``reflectseq.store.edited``); nothing else writes
+a pending row, so its ``updated_at`` is its claim time.
 
 Drafts are work in progress, not claims: they do not expire, and their reviewer releases them.
 """
@@ -45,7 +46,7 @@ class ClaimRules:
         """When a pending review's claim lapses (None for drafts and decisions)."""
         if review.status != ReviewStatus.PENDING:
             return None
-        return review.created_at + self.ttl
+        return review.updated_at + self.ttl
 
 
 class ClaimedByOthers(Conflict):
@@ -61,7 +62,7 @@ def release_expired_claims(
     rows this transaction deleted, so two reviewers releasing at once log each claim once.
     """
     statement = delete(Review).where(
-        Review.status == ReviewStatus.PENDING, Review.created_at < utcnow() - rules.ttl
+        Review.status == ReviewStatus.PENDING, Review.updated_at < utcnow() - rules.ttl
     )
     if sequence_id is not None:
         statement = statement.where(Review.sequence_id == sequence_id)

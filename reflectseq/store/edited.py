@@ -6,8 +6,11 @@
   stands for the text that was accepted) and which readers caching a sequence's rendering
   (say an ETag of ``GET /v1/sequences/{id}``) can key on: whatever changes how a sequence
   reads after generation moves this stamp;
-* reopens the sequence for review: each accept or reject becomes its reviewer's draft again
-  (reason and comment kept), audited, so the sequence is judged anew as it now reads;
+* reopens the sequence for review, audited, so that it is judged anew as it now reads: the
+  editor's own accept or reject becomes their draft, another reviewer's becomes that reviewer's
+  claim again (reason and comment kept), which expires like any claim
+  (``reflectseq.store.claims``): a reviewer who does not come back does not hold the sequence
+  for ever;
 * for the final answer, sets ``final_pass`` to unknown until the edited answer's code has been
   re-verified (``record_answer_verdict``): its text is exported, so its old verdict must not be.
 
@@ -58,14 +61,22 @@ def sequence_edited(session: Session, *, edit: BlockEdit, editor_id: int) -> Non
     ).all()
     for review in reopened:
         previous = review.status
-        review.status = ReviewStatus.DRAFT
+        review.status = (
+            ReviewStatus.DRAFT if review.reviewer_id == editor_id else ReviewStatus.PENDING
+        )
         review.decided_at = None
+        review.updated_at = edit.created_at  # a reopened claim runs from the edit
         record(
             session,
             actor_id=editor_id,
             action=AuditAction.REVIEW_REOPEN,
             sequence_id=sequence.id,
-            details={**details, "reviewer_id": review.reviewer_id, "from": previous.value},
+            details={
+                **details,
+                "reviewer_id": review.reviewer_id,
+                "from": previous.value,
+                "to": review.status.value,
+            },
         )
     if is_final_answer(block) and sequence.final_pass is not None:
         record(

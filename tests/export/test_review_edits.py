@@ -173,8 +173,9 @@ def test_accepted_exports_need_an_accept_newer_than_the_latest_edit(
         sequence = session.get(Sequence, kept_id)
         assert sequence is not None
         _edit(session, sequence, _block(session, sequence, 1, 0), "reworded", editor)
+        # Another reviewer's accept: alice's claim again, which expires if she does not return.
         assert session.scalars(
             select(Review.status).where(Review.sequence_id == kept_id)
-        ).one() == (ReviewStatus.DRAFT)
+        ).one() == (ReviewStatus.PENDING)
     with session_factory() as reader:
         assert list(stream.stream_sequences(reader, accepted)) == []

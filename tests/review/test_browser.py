@@ -401,7 +401,7 @@ def test_claims_expire_and_are_released_with_the_keyboard(
     page.wait_for_url(f"**/review/sequences/{first}")
     assert "Held for you until" in page.locator("#claim-expiry").inner_text()
     with transaction(db) as session:  # rita walks away: her claim ages past the claim time
-        session.execute(update(Review).values(created_at=utcnow() - timedelta(hours=2)))
+        session.execute(update(Review).values(updated_at=utcnow() - timedelta(hours=2)))
 
     page.reload()
     assert "Your claim lapsed at" in page.locator("#claim-expiry").inner_text()

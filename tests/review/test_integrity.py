@@ -137,13 +137,32 @@ def test_an_edit_by_another_reviewer_reopens_the_accept_before_it(
     with transaction(db) as session:
         review = session.scalars(select(Review).where(Review.sequence_id == sequence_id)).one()
         rita = session.scalars(select(User.id).where(User.username == "rita")).one()
-        assert (review.reviewer_id, review.status) == (rita, ReviewStatus.DRAFT)
+        # Rita's claim again: it holds the sequence for her, but only for the claim time.
+        assert (review.reviewer_id, review.status) == (rita, ReviewStatus.PENDING)
+        assert review.decided_at is None
         reopened = session.scalars(
             select(AuditEntry).where(AuditEntry.action == "review.reopen")
         ).one()
         assert reopened.actor is not None and reopened.actor.username == "sam"
+        assert reopened.details["to"] == "pending"
     lines, _ = _export(client, key, {"review": "accepted", "final_pass": None})
     assert lines == []  # rita's accept was of the text before sam's edit
+
+    client.cookies.clear()
+    sam_token = log_in(client, "sam")
+    refused = _decide(client, sam_token, sequence_id, action="accept")
+    assert refused.status_code == 409  # rita's reopened claim holds the only slot
+    with transaction(db) as session:  # rita does not come back within the claim time
+        session.execute(
+            update(Review)
+            .where(Review.sequence_id == sequence_id)
+            .values(updated_at=utcnow() - timedelta(hours=2))
+        )
+    assert _decide(client, sam_token, sequence_id, action="accept").status_code == 303
+    with transaction(db) as session:
+        reviews = session.scalars(select(Review).where(Review.sequence_id == sequence_id)).all()
+        assert [r.status for r in reviews] == [ReviewStatus.ACCEPTED]
+        assert reviews[0].reviewer_id != rita
 
 
 def test_an_answer_without_code_fails_and_a_pending_one_counts_as_unverified(
@@ -206,7 +225,7 @@ def test_a_claim_is_respected_until_it_expires_and_can_be_released(
         session.execute(
             update(Review)
             .where(Review.sequence_id == first)
-            .values(created_at=utcnow() - timedelta(hours=2))
+            .values(updated_at=utcnow() - timedelta(hours=2))
         )
     assert _decide(client, bob, first, action="accept").status_code == 303
     with transaction(db) as session:

@@ -3,9 +3,10 @@
 Embedded on purpose: SQLite (by default), a local pool of threads, the bundled offline model
 unless an endpoint is configured. Nothing to start first, so this is the first command a new user
 runs. The database keeps every block, so a rerun of the same file continues where an interrupted
-one stopped (Ctrl-C or SIGTERM stops at once and leaves every committed step), and ``--retry-failed`` runs
-its failed sequences again. On a terminal progress is a bar; otherwise (a log file, CI) it is log
-lines: each finished sequence, each retried LLM call, each failure with its reason.
+one stopped (Ctrl-C or SIGTERM stops at once and leaves every committed step), and
+``--retry-failed`` runs its failed sequences again. On a terminal progress is a bar; otherwise (a
+log file, CI) it is log lines: each finished sequence, each retried LLM call, each failure with
+its reason.
 """
 
 from __future__ import annotations
