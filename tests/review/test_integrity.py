@@ -66,6 +66,16 @@ def _decide(client: TestClient, token: str, sequence_id: int, **form: str) -> An
     )
 
 
+def _age_claims(db: sessionmaker[Session], sequence_id: int) -> None:
+    """Move the sequence's claims back past any claim time."""
+    with transaction(db) as session:
+        session.execute(
+            update(Review)
+            .where(Review.sequence_id == sequence_id)
+            .values(updated_at=utcnow() - timedelta(hours=2))
+        )
+
+
 def test_accepted_exports_leave_out_sequences_edited_after_their_accept(
     client: TestClient, db: sessionmaker[Session]
 ) -> None:
@@ -152,12 +162,7 @@ def test_an_edit_by_another_reviewer_reopens_the_accept_before_it(
     sam_token = log_in(client, "sam")
     refused = _decide(client, sam_token, sequence_id, action="accept")
     assert refused.status_code == 409  # rita's reopened claim holds the only slot
-    with transaction(db) as session:  # rita does not come back within the claim time
-        session.execute(
-            update(Review)
-            .where(Review.sequence_id == sequence_id)
-            .values(updated_at=utcnow() - timedelta(hours=2))
-        )
+    _age_claims(db, sequence_id)  # rita does not come back within the claim time
     assert _decide(client, sam_token, sequence_id, action="accept").status_code == 303
     with transaction(db) as session:
         reviews = session.scalars(select(Review).where(Review.sequence_id == sequence_id)).all()
@@ -221,12 +226,7 @@ def test_a_claim_is_respected_until_it_expires_and_can_be_released(
     assert released.headers["location"] == f"/review/?released={second}"
     assert "Sequence #" in client.get(released.headers["location"]).text
 
-    with transaction(db) as session:  # rita's claim is now older than the claim time
-        session.execute(
-            update(Review)
-            .where(Review.sequence_id == first)
-            .values(updated_at=utcnow() - timedelta(hours=2))
-        )
+    _age_claims(db, first)  # rita's claim is now older than the claim time
     assert _decide(client, bob, first, action="accept").status_code == 303
     with transaction(db) as session:
         reviews = session.scalars(select(Review).where(Review.sequence_id == first)).all()
