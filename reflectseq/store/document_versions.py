@@ -59,17 +59,33 @@ def document_version(reader: Session | Connection, sequence_id: int) -> Document
 
     Takes a Core connection as well: on the hot GET path this lookup is all the database work.
     """
-    if isinstance(reader, Connection) and reader.dialect.name == "postgresql":
-        # Autocommit or not, a plain read on the connection's own driver is safe: SQLAlchemy
-        # keeps no state about it. timestamptz comes back UTC-aware, as the ORM type gives it.
-        driver: psycopg.Connection[Any] = reader.connection.driver_connection  # type: ignore[assignment]
-        row = driver.execute(_POSTGRES_VERSION_SQL, (sequence_id,), prepare=True).fetchone()
-    else:
+    driver = _psycopg_autocommit(reader) if isinstance(reader, Connection) else None
+    row: Any = None
+    if driver is not None:
+        try:
+            row = driver.execute(_POSTGRES_VERSION_SQL, (sequence_id,), prepare=True).fetchone()
+        except psycopg.Error:
+            # Asked again through SQLAlchemy, which tells a lost connection from other errors
+            # and renews the pool after one failed request, as the read engine expects.
+            driver = None
+    if driver is None:
         row = reader.execute(_VERSION_QUERY, {"sequence_id": sequence_id}).first()
     if row is None:
         return None
     status, version, updated_at = row
     return DocumentVersion(sequence_id, SequenceStatus(status), version, updated_at)
+
+
+def _psycopg_autocommit(connection: Connection) -> psycopg.Connection[Any] | None:
+    """The connection's psycopg connection when the raw lookup is safe on it, else None.
+
+    Only in autocommit: elsewhere the read would open a transaction SQLAlchemy does not know of.
+    timestamptz comes back aware, in the session's time zone; the ETag uses the instant only.
+    """
+    if connection.dialect.name != "postgresql":
+        return None
+    driver: psycopg.Connection[Any] = connection.connection.driver_connection  # type: ignore[assignment]
+    return driver if driver.autocommit else None
 
 
 def mark_document_changed(session: Session, sequence_id: int) -> None:

@@ -6,15 +6,19 @@ sequence row (flags, the loop) change ``updated_at``; both must give a new ETag 
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.document_cache import DocumentCache, etag_matches
 from reflectseq.db.base import utcnow
 from reflectseq.db.models import Block, Message
-from reflectseq.db.session import transaction
+from reflectseq.db.session import read_engine_for, transaction
 from reflectseq.enums import BlockKind, SequenceStatus
+from reflectseq.store.document_versions import document_version
 from reflectseq.store.reviews import edit_block
 from tests.api.seed import seed_set, sequence_ids, set_sequence, write_tree
 from tests.review.factories import user
@@ -93,3 +97,38 @@ def test_if_none_match_lists_and_wildcards() -> None:
     assert etag_matches("*", '"y"')
     assert not etag_matches(None, '"y"')
     assert not etag_matches('"yy"', '"y"')
+
+
+def test_the_prepared_lookup_reads_the_version_the_orm_reads(
+    pg_url: str, pg_session_factory: sessionmaker[Session]
+) -> None:
+    sequence_id = _finished_sequence(pg_session_factory)
+    with pg_session_factory() as session:
+        through_orm = document_version(session, sequence_id)
+    with read_engine_for(pg_url).connect() as connection:
+        prepared = document_version(connection, sequence_id)
+        assert document_version(connection, sequence_id + 1000) is None
+    assert prepared is not None and through_orm is not None
+    assert prepared.etag == through_orm.etag is not None
+
+
+def test_a_dropped_connection_fails_one_lookup_and_the_pool_is_renewed(
+    pg_url: str, pg_session_factory: sessionmaker[Session]
+) -> None:
+    sequence_id = _finished_sequence(pg_session_factory)
+    engine = read_engine_for(pg_url)
+    with ExitStack() as held:  # three connections in the pool, as a busy API keeps them
+        connections = [held.enter_context(engine.connect()) for _ in range(3)]
+        backends = [c.connection.driver_connection.info.backend_pid for c in connections]  # type: ignore[union-attr]
+    with pg_session_factory() as session:  # as a Postgres restart or failover would
+        for pid in backends:
+            session.execute(select(func.pg_terminate_backend(pid)))
+    failures = 0
+    for _ in range(3):
+        try:
+            with engine.connect() as connection:
+                assert document_version(connection, sequence_id) is not None
+        except DBAPIError as error:
+            assert error.connection_invalidated
+            failures += 1
+    assert failures <= 1
