@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 import queue
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -30,6 +32,8 @@ from workers.loop.machine import LoopContext, run_sequence
 from workers.runtime import worker_name
 
 log = logging.getLogger(__name__)
+# What stops a run: Ctrl-C, and SIGTERM when the caller maps it to KeyboardInterrupt.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # How often the main thread wakes from waiting for results (it is where Ctrl-C lands).
 WAIT_S = 0.2
 
@@ -111,9 +115,9 @@ def run_set(
     """Run every unfinished sequence of the set to its end; returns the final counts.
 
     On ``KeyboardInterrupt`` the threads take no new sequence, the sequences they hold are
-    requeued, and the interrupt propagates without waiting for them. A thread may still be inside
-    llama.cpp then, so the caller should end the process without finalizing the interpreter, as
-    ``reflectseq run`` does.
+    requeued (further interrupts ignored meanwhile), and the interrupt propagates without
+    waiting for them. A thread may still be inside llama.cpp then, so the caller should end the
+    process without finalizing the interpreter, as ``reflectseq run`` does.
     """
     factory: sessionmaker[Session] = context.session_factory
     with factory() as session:
@@ -156,10 +160,28 @@ def run_set(
             report()
     except KeyboardInterrupt:
         stop.set()
-        with transaction(factory) as session:
+        with interrupts_ignored(), transaction(factory) as session:
             requeue_stale(session, stale_after=timedelta(0), set_id=set_id, queued=False)
         raise
     return report()
+
+
+@contextmanager
+def interrupts_ignored() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM inside (main thread only; elsewhere signals never land).
+
+    A second Ctrl-C, which users press when the first seems slow, would otherwise roll back the
+    requeue and leave the sequences marked running.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _next(finished: queue.SimpleQueue[int]) -> int:

@@ -331,19 +331,19 @@ def _after_fork_in_child() -> None:
     _FORK_LOCK.release()
 
 
-def _close_pools_at_exit() -> None:
-    """End every pool's waiting sandboxes from the inside when the interpreter exits.
+def close_all_pools() -> None:
+    """End every pool's waiting sandboxes from the inside; runs when the interpreter exits.
 
     Left alone, they would be orphaned when this process ends and only then die (bubblewrap's
     ``--die-with-parent``): a subreaper above it (a process supervisor, a test runner that runs
     ``reflectseq run``) would adopt them and, reaping only the children it knows, keep them as
-    zombies.
+    zombies. A process that ends without finalizing (``os._exit``) calls it first.
     """
     for pool in list(_POOLS):
         pool.close()
 
 
-atexit.register(_close_pools_at_exit)
+atexit.register(close_all_pools)
 os.register_at_fork(
     before=_FORK_LOCK.acquire,
     after_in_parent=_FORK_LOCK.release,

@@ -62,7 +62,12 @@ def interrupt(
     """
     interrupted = time.monotonic()
     run.send_signal(signum)
-    _, stderr = run.communicate(timeout=120)
+    try:
+        _, stderr = run.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        run.kill()  # not left running behind a failed test
+        run.communicate()
+        raise
     stopped_after = time.monotonic() - interrupted
     print(f"stopped {stopped_after:.2f} s after signal {signum}")
     assert run.returncode == 128 + signum, stderr

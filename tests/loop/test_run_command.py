@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -17,10 +18,13 @@ from reflectseq.db.session import session_factory_for
 from reflectseq.enums import ExportStatus, SequenceStatus
 from reflectseq.export.files import manifest_path_for
 from reflectseq.format import parse_json_line
+from reflectseq.sandbox import warm
 from reflectseq.settings import get_settings
 from tests.loop.conftest import ADD_TESTS, fenced_python
 from tests.loop.llm_server import ScriptedLlm, answer, error
 from tests.loop.run_process import interrupt, run_statuses, start_run, wait_for, write_rows
+from workers import embedded
+from workers.cli.run_cmd import Terminated
 
 RIGHT = "def add(a, b):\n    return a + b"
 
@@ -133,6 +137,41 @@ def test_run_takes_the_prompt_version_and_refuses_an_unknown_one(
         sequence = session.scalars(select(Sequence)).one()
         assert sequence.generation_config.prompt_version == "v1"
         assert sequence.generation_config.sampling["max_continuations"] == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_ends_the_process_without_finalizing_after_closing_waiting_sandboxes(
+    endpoint_env: None, key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    # Finalizing the interpreter under a thread inside llama.cpp crashed it now and then; the
+    # path that avoids it is checked here deterministically (the slow local-model test shows it
+    # on the real thing).
+    source = write_rows(tmp_path / "tasks.jsonl", [{"text": f"Write add. {key}", "language": "py"}])
+    seen: dict[str, object] = {}
+
+    def interrupted_run(*_args: object, **_kwargs: object) -> None:
+        seen["sigterm_handler"] = signal.getsignal(signal.SIGTERM)
+        raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
+    def exit_at_once(code: int) -> None:
+        seen["signals_then"] = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
+        raise SystemExit(code)
+
+    monkeypatch.setattr(embedded, "run_set", interrupted_run)
+    monkeypatch.setattr(warm, "close_all_pools", lambda: seen.setdefault("pools_closed", True))
+    monkeypatch.setattr(os, "_exit", exit_at_once)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = CliRunner().invoke(app, ["run", str(source), "-o", str(tmp_path / "out.jsonl")])
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    assert result.exit_code == 128 + signum, result.output
+    assert "interrupted" in result.output
+    assert seen["sigterm_handler"] is not handlers[signal.SIGTERM]  # SIGTERM stops the run
+    assert seen["pools_closed"] is True
+    # A second Ctrl-C or SIGTERM cannot cut the exit short.
+    assert seen["signals_then"] == [signal.SIG_IGN, signal.SIG_IGN]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

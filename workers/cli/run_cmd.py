@@ -171,7 +171,7 @@ def run(
     from reflectseq.logs import configure_logging
     from reflectseq.settings import get_settings
     from reflectseq.specs import GenerationConfigSpec
-    from workers.embedded import run_set
+    from workers.embedded import STOP_SIGNALS, run_set
     from workers.prompts import UnknownPromptVersion, load_prompts
     from workers.runtime import loop_context
 
@@ -233,9 +233,8 @@ def run(
     context = loop_context(settings, session_factory=factory, registry=registry)
     if not console().is_terminal:
         configure_logging(settings.log_level, json=settings.log_json)
-    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        with _progress_display(len(specs)) as show:
+        with _sigterm_interrupts(), _progress_display(len(specs)) as show:
             final = run_set(
                 context,
                 set_id,
@@ -244,6 +243,8 @@ def run(
                 on_progress=show,
             )
     except KeyboardInterrupt as interrupt:
+        for signum in STOP_SIGNALS:  # ending now: a second interrupt must not cut that short
+            signal.signal(signum, signal.SIG_IGN)
         console().print(
             "interrupted: completed steps are kept; run the same command again to resume",
             highlight=False,
@@ -268,16 +269,32 @@ def _raise_terminated(_signum: int, _frame: object) -> None:
     raise Terminated
 
 
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises ``Terminated`` inside (the run's sequences), its previous handler after."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _exit_at_once(code: int) -> NoReturn:
     """End the process without finalizing the interpreter.
 
     By now the sequences in flight are requeued and every committed step is durable, but their
     threads may still be inside llama.cpp (a local model's generation cannot be stopped between
     tokens): finalizing the interpreter under them freed what they were using and crashed the
-    process (exit 139) in about one interrupt in three. Nothing needs the finalizer: sandboxes
-    die with this process (``--die-with-parent``) and keep their scratch in tmpfs, and an
-    uncommitted transaction is rolled back by the database.
+    process (exit 139) in one interrupt of three to eight. So only what the finalizer would have
+    done that matters is done here: the sandboxes waiting for programs are ended (otherwise a
+    subreaper above this process keeps them as zombies), logs and streams are flushed. Sandboxes
+    still running die with this process (``--die-with-parent``) and keep their scratch in tmpfs;
+    an uncommitted transaction is rolled back by the database.
     """
+    from reflectseq.sandbox.warm import close_all_pools
+
+    with suppress(Exception):
+        close_all_pools()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with suppress(OSError, ValueError):
