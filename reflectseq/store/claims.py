@@ -58,8 +58,9 @@ def release_expired_claims(
 ) -> int:
     """Delete claims older than the rules allow (of one sequence, or all); how many went.
 
-    Each release is audited with the reviewer it was taken from. ``RETURNING`` reports only the
-    rows this transaction deleted, so two reviewers releasing at once log each claim once.
+    Each release is audited with the reviewer it was taken from, and with the reason and comment
+    a reopened verdict kept, which go with the row. ``RETURNING`` reports only the rows this
+    transaction deleted, so two reviewers releasing at once log each claim once.
     """
     statement = delete(Review).where(
         Review.status == ReviewStatus.PENDING, Review.updated_at < utcnow() - rules.ttl
@@ -67,16 +68,18 @@ def release_expired_claims(
     if sequence_id is not None:
         statement = statement.where(Review.sequence_id == sequence_id)
     released = session.execute(
-        statement.returning(Review.sequence_id, Review.reviewer_id),
+        statement.returning(Review.sequence_id, Review.reviewer_id, Review.reason, Review.comment),
         execution_options={"synchronize_session": False},
     ).all()
-    for released_sequence, reviewer_id in released:
+    for released_sequence, reviewer_id, reason, comment in released:
+        kept = {"reason": reason, "comment": comment}
         record(
             session,
             actor_id=None,
             action=AuditAction.REVIEW_EXPIRE,
             sequence_id=released_sequence,
-            details={"reviewer_id": reviewer_id},
+            details={"reviewer_id": reviewer_id}
+            | {name: text for name, text in kept.items() if text is not None},
         )
     return len(released)
 

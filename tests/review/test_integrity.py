@@ -128,22 +128,33 @@ def test_accepted_exports_leave_out_sequences_edited_after_their_accept(
     assert len(_export(client, key, {"review": "accepted"})[0]) == 1  # passed only: not it
 
 
-def test_an_edit_by_another_reviewer_reopens_the_accept_before_it(
-    client: TestClient, db: sessionmaker[Session]
-) -> None:
+def _decided_by_rita_then_edited_by_sam(
+    client: TestClient, db: sessionmaker[Session], **decision: str
+) -> tuple[int, str]:
+    """A sequence rita decided and sam then edited: its id and sam's form token (the client is
+    sam's now)."""
     with transaction(db) as session:
         (sequence_id,) = (s.id for s in completed_sequences(session, 1))
         user(session, "rita")
         user(session, "sam")
         answer_id = _final_answer_id(session, sequence_id)
-        key = create_api_key(session, name="exports", role=ApiRole.ADMIN).plain_key
-    assert _decide(client, log_in(client, "rita"), sequence_id, action="accept").status_code == 303
-    with TestClient(client.app, follow_redirects=False) as sam:
-        saved = sam.post(
-            f"/review/sequences/{sequence_id}/blocks/{answer_id}/edits",
-            data={"content": HOSTILE_ANSWER, "csrf_token": log_in(sam, "sam")},
-        )
+    assert _decide(client, log_in(client, "rita"), sequence_id, **decision).status_code == 303
+    client.cookies.clear()
+    sam = log_in(client, "sam")
+    saved = client.post(
+        f"/review/sequences/{sequence_id}/blocks/{answer_id}/edits",
+        data={"content": HOSTILE_ANSWER, "csrf_token": sam},
+    )
     assert saved.status_code == 303
+    return sequence_id, sam
+
+
+def test_an_edit_by_another_reviewer_reopens_the_accept_before_it(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    sequence_id, sam_token = _decided_by_rita_then_edited_by_sam(client, db, action="accept")
+    with transaction(db) as session:
+        key = create_api_key(session, name="exports", role=ApiRole.ADMIN).plain_key
     with transaction(db) as session:
         review = session.scalars(select(Review).where(Review.sequence_id == sequence_id)).one()
         rita = session.scalars(select(User.id).where(User.username == "rita")).one()
@@ -158,8 +169,6 @@ def test_an_edit_by_another_reviewer_reopens_the_accept_before_it(
     lines, _ = _export(client, key, {"review": "accepted", "final_pass": None})
     assert lines == []  # rita's accept was of the text before sam's edit
 
-    client.cookies.clear()
-    sam_token = log_in(client, "sam")
     refused = _decide(client, sam_token, sequence_id, action="accept")
     assert refused.status_code == 409  # rita's reopened claim holds the only slot
     _age_claims(db, sequence_id)  # rita does not come back within the claim time
@@ -168,6 +177,29 @@ def test_an_edit_by_another_reviewer_reopens_the_accept_before_it(
         reviews = session.scalars(select(Review).where(Review.sequence_id == sequence_id)).all()
         assert [r.status for r in reviews] == [ReviewStatus.ACCEPTED]
         assert reviews[0].reviewer_id != rita
+
+
+def test_a_reopened_rejection_keeps_its_reason_until_the_claim_expires_and_in_the_audit(
+    client: TestClient, db: sessionmaker[Session]
+) -> None:
+    sequence_id, sam = _decided_by_rita_then_edited_by_sam(
+        client, db, action="reject", reason="other", comment="off by one"
+    )
+    with transaction(db) as session:
+        review = session.scalars(select(Review).where(Review.sequence_id == sequence_id)).one()
+        assert (review.status, review.reason, review.comment) == (
+            ReviewStatus.PENDING,
+            "other",
+            "off by one",
+        )
+    _age_claims(db, sequence_id)
+    assert _decide(client, sam, sequence_id, action="accept").status_code == 303
+    with transaction(db) as session:
+        expired = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "review.expire")
+        ).one()
+        assert expired.details["reason"] == "other"
+        assert expired.details["comment"] == "off by one"
 
 
 def test_an_answer_without_code_fails_and_a_pending_one_counts_as_unverified(
