@@ -171,7 +171,7 @@ def run(
     from reflectseq.logs import configure_logging
     from reflectseq.settings import get_settings
     from reflectseq.specs import GenerationConfigSpec
-    from workers.embedded import STOP_SIGNALS, run_set
+    from workers.embedded import interrupts_ignored, run_set
     from workers.prompts import UnknownPromptVersion, load_prompts
     from workers.runtime import loop_context
 
@@ -243,15 +243,14 @@ def run(
                 on_progress=show,
             )
     except KeyboardInterrupt as interrupt:
-        for signum in STOP_SIGNALS:  # ending now: a second interrupt must not cut that short
-            signal.signal(signum, signal.SIG_IGN)
-        console().print(
-            "interrupted: completed steps are kept; run the same command again to resume",
-            highlight=False,
-        )
-        # 128 + the signal's number, as a shell reports a process that a signal stopped.
-        stopped_by = signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
-        _exit_at_once(128 + stopped_by)
+        with interrupts_ignored():  # ending now: a second interrupt must not cut that short
+            console().print(
+                "interrupted: completed steps are kept; run the same command again to resume",
+                highlight=False,
+            )
+            # 128 + the signal's number, as a shell reports a process that a signal stopped.
+            stopped_by = signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT
+            _exit_at_once(128 + stopped_by)
     flag_set(factory, set_id)
     _export_set(factory, set_id, out, final)
 
