@@ -27,7 +27,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.base import utcnow
-from reflectseq.db.models import Block, GenerationConfig, LlmCall, Message, Sequence
+from reflectseq.db.models import Block, GenerationConfig, LlmCall, Sequence
 from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, LlmCallStatus, Role, SequenceStage, SequenceStatus
 from reflectseq.llm.base import (
@@ -54,6 +54,7 @@ from reflectseq.parsing import (
 from reflectseq.specs import BlockSpec
 from reflectseq.store.errors import domain_errors
 from reflectseq.store.loop import Claim, claim, fail_open_sequences, owned_sequence, release
+from reflectseq.store.step_rows import insert_blocks, insert_call, insert_messages
 from workers.loop.context_budget import (
     Build,
     PromptBudget,
@@ -192,44 +193,45 @@ def _commit(
             if writes.call is not None:
                 _keep_abandoned(session, writes.call)
             return Outcome.STOPPED
-        with domain_errors():
-            if writes.call is not None:
-                session.add(writes.call)
-            created = {
-                index: Message(sequence_id=state.sequence_id, index=index, role=role, stage=stage)
-                for index, role, stage in writes.new_messages
-            }
-            session.add_all(created.values())
-            session.flush()
-        added: dict[int, list[Block]] = {}
-        for index, specs in writes.blocks.items():
-            message_id = (
-                created[index].id if index in created else state.messages[index][0].message_id
-            )
-            call_id = writes.call.id if writes.call and index in writes.from_call else None
-            start = len(state.messages.get(index, []))
-            added[index] = [
-                Block(
-                    message_id=message_id,
-                    index=start + offset,
-                    **spec.model_dump(exclude={"llm_call_id"}),
-                    llm_call_id=call_id,
-                )
-                for offset, spec in enumerate(specs)
-            ]
-        with domain_errors():
-            session.add_all([block for blocks in added.values() for block in blocks])
-            session.flush()
+        added = _append_rows(session, state, writes)
         if writes.also is not None:
             writes.also(session)
     return advanced(state, sequence, added) if outcome == Outcome.CONTINUE else outcome
+
+
+def _append_rows(session: Session, state: LoadedState, writes: Writes) -> dict[int, list[Block]]:
+    """Insert the step's call, messages and blocks; the blocks (detached rows) per message."""
+    with domain_errors():
+        call_id = insert_call(session, writes.call) if writes.call is not None else None
+        created = insert_messages(
+            session,
+            [
+                {"sequence_id": state.sequence_id, "index": index, "role": role, "stage": stage}
+                for index, role, stage in writes.new_messages
+            ],
+        )
+        rows: dict[int, list[dict[str, Any]]] = {}
+        for index, specs in writes.blocks.items():
+            message_id = created[index] if index in created else state.messages[index][0].message_id
+            start = len(state.messages.get(index, []))
+            rows[index] = [
+                {
+                    "message_id": message_id,
+                    "index": start + offset,
+                    **spec.model_dump(exclude={"llm_call_id"}),
+                    "llm_call_id": call_id if index in writes.from_call else None,
+                }
+                for offset, spec in enumerate(specs)
+            ]
+        insert_blocks(session, [row for message_rows in rows.values() for row in message_rows])
+    return {index: [Block(**row) for row in message_rows] for index, message_rows in rows.items()}
 
 
 def _keep_abandoned(session: Session, call: LlmCall) -> None:
     """A call made for a sequence that stopped being ours is still paid for: keep and count it."""
     if call.error is None:  # an answer; a failed call keeps its own status
         call.status = LlmCallStatus.ABANDONED
-    session.add(call)
+    insert_call(session, call)
     session.execute(
         update(Sequence)
         .where(Sequence.id == call.sequence_id)
