@@ -30,8 +30,10 @@ from workers.loop.machine import LoopContext
 _PROCESS_TOKENS: dict[int, str] = {}
 # The loop's connections per worker process. Its hundreds of sequences share them: a step holds
 # one only for its commit (milliseconds), and a thread that finds them all busy waits its turn.
-LOOP_POOL_SIZE = 10
-LOOP_POOL_OVERFLOW = 10
+# No overflow: under load an overflow connection was opened for a commit and closed after it,
+# a new Postgres backend per step.
+LOOP_POOL_SIZE = 20
+LOOP_POOL_OVERFLOW = 0
 LOOP_POOL_WAIT_S = 300.0
 
 
