@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, or_, select, update
+from sqlalchemy import Table, Update, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from reflectseq.db.base import utcnow
@@ -93,29 +94,75 @@ _SEQUENCE = cast(Table, Sequence.__table__)  # typed as a FromClause by the decl
 _OWNED_COLUMNS = tuple(_SEQUENCE.c[name] for name in OwnedFacts.__dataclass_fields__)
 
 
+@dataclass(frozen=True)
+class Added:
+    """A column change that adds ``amount`` to the stored value (in SQL: concurrent adds add up)."""
+
+    amount: float
+
+
 def owned_sequence(session: Session, held: Claim, **changes: Any) -> OwnedFacts | None:
     """Heartbeat the sequence and apply ``changes`` if it is still running under this claim.
 
-    Returns the updated row's facts, or None when the claim is lost (nothing is changed then).
-    It is the first statement of a step's transaction: the row lock it takes holds until the
-    step commits, so a cancellation or the reaper cannot slip between the check and the step's
-    writes. One round trip for check, heartbeat and the step's own column changes. A Core
-    UPDATE of the table, returning only the facts a step reads: every step of every sequence
-    runs it, and the ORM's bulk UPDATE path returning whole entities cost a worker a fifth of
-    its CPU per model call.
+    ``changes`` are column values, or ``Added`` amounts for counters. Returns the updated row's
+    facts, or None when the claim is lost (nothing is changed then). It is the first statement
+    of a step's transaction: the row lock it takes holds until the step commits, so a
+    cancellation or the reaper cannot slip between the check and the step's writes. One round
+    trip for check, heartbeat and the step's own column changes.
+
+    Every step of every sequence runs it, so it is a Core UPDATE returning only the facts a step
+    reads (the ORM's bulk UPDATE returning whole entities cost a worker a fifth of its CPU per
+    model call), built once per shape of changes with the values as parameters: building the
+    statement anew for each step cost more CPU than sending it.
     """
-    now = utcnow()
-    row = session.execute(
+    shape = tuple(sorted((key, isinstance(value, Added)) for key, value in changes.items()))
+    parameters = {
+        f"new_{key}": value.amount if isinstance(value, Added) else value
+        for key, value in changes.items()
+    }
+    row = (
+        session.connection()
+        .execute(
+            _owned_update(shape),
+            {
+                "held_id": held.sequence_id,
+                "held_attempt": held.attempt,
+                "now": utcnow(),
+                **parameters,
+            },
+        )
+        .first()
+    )
+    return None if row is None else OwnedFacts(*row)
+
+
+@lru_cache(maxsize=256)
+def _owned_update(shape: tuple[tuple[str, bool], ...]) -> Update:
+    """The ownership UPDATE setting (or, where flagged, adding to) the columns of ``shape``."""
+    values: dict[str, Any] = {"heartbeat_at": bindparam("now"), "updated_at": bindparam("now")}
+    for key, added in shape:
+        column = _SEQUENCE.c[key]
+        value = bindparam(f"new_{key}", type_=column.type)
+        values[key] = column + value if added else value
+    return (
         update(_SEQUENCE)
         .where(
-            _SEQUENCE.c.id == held.sequence_id,
-            _SEQUENCE.c.attempt == held.attempt,
+            _SEQUENCE.c.id == bindparam("held_id"),
+            _SEQUENCE.c.attempt == bindparam("held_attempt"),
             _SEQUENCE.c.status == SequenceStatus.RUNNING,
         )
-        .values(heartbeat_at=now, updated_at=now, **changes)
+        .values(values)
         .returning(*_OWNED_COLUMNS)
-    ).first()
-    return None if row is None else OwnedFacts(*row)
+    )
+
+
+def add_to_sequence(session: Session, sequence_id: int, **amounts: Added) -> None:
+    """Add to a sequence's counters whoever holds it (a call it was not ours to make still cost)."""
+    session.execute(
+        update(_SEQUENCE)
+        .where(_SEQUENCE.c.id == sequence_id)
+        .values({key: _SEQUENCE.c[key] + added.amount for key, added in amounts.items()})
+    )
 
 
 def heartbeat_held(session: Session, worker: str) -> int:

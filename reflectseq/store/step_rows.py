@@ -31,7 +31,7 @@ def insert_call(session: Session, call: LlmCall) -> int:
     Attributes never set are left out, so the columns' defaults apply to them.
     """
     values = {key: value for key, value in inspect(call).dict.items() if key in _CALL.c}
-    call.id = session.execute(insert(_CALL).returning(_CALL.c.id), values).scalar_one()
+    call.id = session.connection().execute(insert(_CALL).returning(_CALL.c.id), values).scalar_one()
     return call.id
 
 
@@ -39,7 +39,7 @@ def insert_messages(session: Session, rows: Seq[Mapping[str, Any]]) -> dict[int,
     """Insert one sequence's new messages; their ids by message index."""
     if not rows:
         return {}
-    inserted = session.execute(
+    inserted = session.connection().execute(
         insert(_MESSAGE).returning(_MESSAGE.c.index, _MESSAGE.c.id), list(rows)
     )
     return {index: message_id for index, message_id in inserted}
@@ -48,4 +48,4 @@ def insert_messages(session: Session, rows: Seq[Mapping[str, Any]]) -> dict[int,
 def insert_blocks(session: Session, rows: Seq[Mapping[str, Any]]) -> None:
     """Insert blocks (rows of the same columns, as ``BlockSpec`` dumps them)."""
     if rows:
-        session.execute(insert(_BLOCK), list(rows))
+        session.connection().execute(insert(_BLOCK), list(rows))

@@ -23,11 +23,10 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from reflectseq.db.base import utcnow
-from reflectseq.db.models import Block, GenerationConfig, LlmCall, Sequence
+from reflectseq.db.models import Block, GenerationConfig, LlmCall
 from reflectseq.db.session import transaction
 from reflectseq.enums import BlockKind, LlmCallStatus, Role, SequenceStage, SequenceStatus
 from reflectseq.llm.base import (
@@ -53,7 +52,15 @@ from reflectseq.parsing import (
 )
 from reflectseq.specs import BlockSpec
 from reflectseq.store.errors import domain_errors
-from reflectseq.store.loop import Claim, claim, fail_open_sequences, owned_sequence, release
+from reflectseq.store.loop import (
+    Added,
+    Claim,
+    add_to_sequence,
+    claim,
+    fail_open_sequences,
+    owned_sequence,
+    release,
+)
 from reflectseq.store.step_rows import insert_blocks, insert_call, insert_messages
 from workers.loop.context_budget import (
     Build,
@@ -191,7 +198,7 @@ def _commit(
         sequence = owned_sequence(session, held, **writes.changes)
         if sequence is None:
             if writes.call is not None:
-                _keep_abandoned(session, writes.call)
+                _keep_abandoned(session, held.sequence_id, writes.call)
             return Outcome.STOPPED
         added = _append_rows(session, state, writes)
         if writes.also is not None:
@@ -227,17 +234,12 @@ def _append_rows(session: Session, state: LoadedState, writes: Writes) -> dict[i
     return {index: [Block(**row) for row in message_rows] for index, message_rows in rows.items()}
 
 
-def _keep_abandoned(session: Session, call: LlmCall) -> None:
+def _keep_abandoned(session: Session, sequence_id: int, call: LlmCall) -> None:
     """A call made for a sequence that stopped being ours is still paid for: keep and count it."""
     if call.error is None:  # an answer; a failed call keeps its own status
         call.status = LlmCallStatus.ABANDONED
     insert_call(session, call)
-    session.execute(
-        update(Sequence)
-        .where(Sequence.id == call.sequence_id)
-        .values(**_spent(call))
-        .execution_options(synchronize_session=False)
-    )
+    add_to_sequence(session, sequence_id, **_spent(call))
 
 
 def _with_flags(state: LoadedState, **flags: Any) -> dict[str, Any]:
@@ -467,12 +469,12 @@ def _record_failure(
     return _commit(context, held, state, writes, Outcome.FAILED)
 
 
-def _spent(call: LlmCall) -> dict[str, Any]:
-    """The call's tokens and cost added to the sequence's (in SQL, so nothing is lost)."""
+def _spent(call: LlmCall) -> dict[str, Added]:
+    """The call's tokens and cost, to add to the sequence's (in SQL, so nothing is lost)."""
     return {
-        "tokens_in": Sequence.tokens_in + call.tokens_in,
-        "tokens_out": Sequence.tokens_out + call.tokens_out,
-        "cost": Sequence.cost + (call.cost or 0.0),
+        "tokens_in": Added(call.tokens_in),
+        "tokens_out": Added(call.tokens_out),
+        "cost": Added(call.cost or 0.0),
     }
 
 
@@ -647,7 +649,7 @@ def _execute(context: LoopContext, held: Claim, state: LoadedState, action: Acti
         )
     except ExecutionUnavailable as error:
         return _fail(context, held, state, str(error))
-    changes: dict[str, Any] = {"rounds": Sequence.rounds + 1}
+    changes: dict[str, Any] = {"rounds": Added(1)}
     if not (state.task.tests or "").strip():
         changes["flags"] = _with_flags(state, no_asserts=not has_assertions(code))
     writes = Writes(
