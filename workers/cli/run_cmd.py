@@ -271,14 +271,12 @@ def _load_model_or_exit(context: LoopContext, factory: sessionmaker[Session], se
     """
     from concurrent.futures import ThreadPoolExecutor, wait
 
-    from reflectseq.db.models import InstructionSet
     from reflectseq.llm.model_files import ModelUnavailable
+    from reflectseq.store.instruction_sets import get_instruction_set
     from workers.embedded import interrupts_ignored
 
     with factory() as session:
-        instruction_set = session.get(InstructionSet, set_id)
-        assert instruction_set is not None  # created or resumed just before
-        config = instruction_set.generation_config
+        config = get_instruction_set(session, set_id).generation_config
     loader = ThreadPoolExecutor(1, thread_name_prefix="model-load")
     loading = loader.submit(context.backend_for, config)
     loader.shutdown(wait=False)
