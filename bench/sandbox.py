@@ -10,6 +10,13 @@ and p90 latency, executions per second at each concurrency (the median of interl
 each variant's ratio to bare, then ratio lines per case against the targets (Python, warm: median
 latency at most 1.2x bare, throughput at 2 slots at least 0.9x bare).
 
+Two figures explain the throughput line. Host CPU per execution (all of the host's busy time over
+serial runs, kernel work in other threads included) of bare, warm, and bubblewrap alone with the
+sandbox's own command line running ``true`` beside ``true`` bare: where the slots keep every core
+busy, executions per second can be at most the CPU ratio, and ``bare / (bare + bubblewrap)`` is
+the ceiling of any sandbox that sets up fresh namespaces per program. And the post-run sweep for
+adopted processes, in a process with one thread beside one with 256 (a worker's sequences).
+
     .venv/bin/python bench/sandbox.py [--rounds 20] [--concurrency 1 2] [--cases python c++ java]
 """
 
@@ -20,6 +27,7 @@ import os
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +35,10 @@ from pathlib import Path
 
 from reflectseq.enums import ExecutionStatus
 from reflectseq.sandbox import ExecutionRequest, build_backend, execute
-from reflectseq.sandbox.local import LocalBackend
+from reflectseq.sandbox.local import LocalBackend, bwrap_argv
 from reflectseq.sandbox.plan import ExecutionPlan, plan_execution
+from reflectseq.sandbox.reaping import become_child_subreaper, reap_adopted
+from reflectseq.sandbox.seccomp import filter_program
 from reflectseq.sandbox.warm import WarmPool, attach_warm_pool
 from reflectseq.settings import get_settings
 
@@ -40,6 +50,9 @@ THROUGHPUT_TARGETS = {"python (5 asserts)": (2, 0.9)}
 READY_POLL_SECONDS = 0.002
 BURSTS = 5
 """Throughput is the median of this many interleaved bursts per variant."""
+CPU_RUNS = 100
+"""Serial runs per variant for the host-CPU figures."""
+SWEEP_THREADS = 256
 
 CASES = {
     "python (5 asserts)": (
@@ -105,6 +118,79 @@ def throughput(run: Callable[[], None], jobs: int, concurrency: int) -> float:
     return jobs / (time.perf_counter() - started)
 
 
+def host_cpu_ms(run: Callable[[], object], runs: int = CPU_RUNS) -> float:
+    """The host's busy CPU time per call of ``run`` (every process and kernel thread counted)."""
+
+    def busy_s() -> float:
+        ticks = [int(field) for field in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+
+    started = busy_s()
+    for _ in range(runs):
+        run()
+    return (busy_s() - started) / runs * 1000
+
+
+def bubblewrap_alone(plan: ExecutionPlan, scratch_mb: int) -> Callable[[], None]:
+    """bubblewrap with the sandbox's command line (namespaces, mounts, filter) running ``true``."""
+
+    def run() -> None:
+        status_read, status_write = os.pipe()
+        seccomp = os.memfd_create("seccomp")
+        try:
+            os.write(seccomp, filter_program())
+            os.lseek(seccomp, 0, os.SEEK_SET)
+            argv = bwrap_argv(
+                plan,
+                file_fds={},
+                status_fd=status_write,
+                seccomp_fd=seccomp,
+                scratch_mb=scratch_mb,
+                command=["/usr/bin/true"],
+            )
+            subprocess.run(argv, pass_fds=(status_write, seccomp), env={}, check=True)
+        finally:
+            for fd in (status_read, status_write, seccomp):
+                os.close(fd)
+
+    return run
+
+
+def sweep_ms(threads: int, runs: int = 200) -> float:
+    """One post-run sweep for adopted processes, in a process with ``threads`` threads."""
+    release = threading.Event()
+    idle = [threading.Thread(target=release.wait, daemon=True) for _ in range(threads - 1)]
+    for thread in idle:
+        thread.start()
+    try:
+        started = time.perf_counter()
+        for _ in range(runs):
+            reap_adopted()
+        return (time.perf_counter() - started) / runs * 1000
+    finally:
+        release.set()
+
+
+def cpu_figures(plan: ExecutionPlan, warm: Callable[[], None], scratch_mb: int) -> None:
+    """Host CPU per execution and the throughput ceiling it sets; the sweep's cost."""
+    bare_ms = host_cpu_ms(lambda: bare(plan))
+    warm_ms = host_cpu_ms(warm)
+    true_ms = host_cpu_ms(lambda: subprocess.run(["/usr/bin/true"], check=True))
+    setup_ms = host_cpu_ms(bubblewrap_alone(plan, scratch_mb)) - true_ms
+    print(
+        f"host CPU per execution: bare {bare_ms:.2f} ms, warm {warm_ms:.2f} ms "
+        f"(bare/warm = {bare_ms / warm_ms:.2f}x); bubblewrap's own set-up {setup_ms:.2f} ms: "
+        f"no per-program sandbox exceeds bare/(bare + set-up) = "
+        f"{bare_ms / (bare_ms + setup_ms):.2f}x of bare throughput once the cores are busy"
+    )
+    become_child_subreaper()
+    one, many = sweep_ms(1), sweep_ms(SWEEP_THREADS)
+    print(
+        f"post-run sweep: {many:.3f} ms with {SWEEP_THREADS} threads beside {one:.3f} ms with "
+        f"one ({many / one:.2f}x)"
+    )
+
+
 def p90(values: list[float]) -> float:
     return statistics.quantiles(values, n=10)[-1]
 
@@ -124,6 +210,31 @@ def ratio_line(label: str, what: str, ratio: float, target: float, at_most: bool
     )
 
 
+def print_ratios(summary: list[tuple[str, dict[str, dict[str, float]]]]) -> None:
+    """Each case's ratio lines, against its targets where it has them."""
+    for label, by_metric in summary:
+        median = by_metric["median ms"]
+        print(f"ratio {label}: median latency cold/bare = {median['cold'] / median['bare']:.2f}x")
+        if label in LATENCY_TARGETS:
+            print(
+                ratio_line(
+                    label,
+                    "median latency warm/bare",
+                    median["warm"] / median["bare"],
+                    LATENCY_TARGETS[label],
+                    at_most=True,
+                )
+            )
+        slots, least = THROUGHPUT_TARGETS.get(label, (0, 0.0))
+        rates = by_metric.get(f"exec/s @{slots}")
+        if rates is not None:
+            print(
+                ratio_line(
+                    label, f"exec/s @{slots} warm/bare", rates["warm"] / rates["bare"], least, False
+                )
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20, help="latency samples per variant")
@@ -137,7 +248,8 @@ def main() -> None:
         for label, case in CASES.items()
         if not args.cases or any(label.startswith(prefix) for prefix in args.cases)
     }
-    memory = get_settings().sandbox_memory_mb
+    settings = get_settings()
+    memory = settings.sandbox_memory_mb
     cold_backend, warm_backend = local_backend(), local_backend()
     pool = attach_warm_pool(warm_backend, per_shape=max(args.concurrency))
     print(
@@ -192,28 +304,16 @@ def main() -> None:
             )
         print()
         summary.append((label, dict(rows)))
+        if label in THROUGHPUT_TARGETS:
+
+            def warm_run(request: ExecutionRequest = request) -> None:
+                wait_until_ready(pool, 1)
+                sandboxed(request, warm_backend)
+
+            cpu_figures(plan, warm_run, settings.sandbox_scratch_mb)
+            print()
     pool.close()
-    for label, by_metric in summary:
-        median = by_metric["median ms"]
-        print(f"ratio {label}: median latency cold/bare = {median['cold'] / median['bare']:.2f}x")
-        if label in LATENCY_TARGETS:
-            print(
-                ratio_line(
-                    label,
-                    "median latency warm/bare",
-                    median["warm"] / median["bare"],
-                    LATENCY_TARGETS[label],
-                    at_most=True,
-                )
-            )
-        slots, least = THROUGHPUT_TARGETS.get(label, (0, 0.0))
-        rates = by_metric.get(f"exec/s @{slots}")
-        if rates is not None:
-            print(
-                ratio_line(
-                    label, f"exec/s @{slots} warm/bare", rates["warm"] / rates["bare"], least, False
-                )
-            )
+    print_ratios(summary)
 
 
 if __name__ == "__main__":

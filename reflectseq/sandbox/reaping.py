@@ -37,7 +37,7 @@ import signal
 import subprocess
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -151,11 +151,20 @@ class NamespaceInit:
         os.close(self.pidfd)
 
 
-def _children() -> Iterator[int]:
-    """Pids of this process's children (every thread's, adopted ones included)."""
-    for task in os.scandir("/proc/self/task"):
-        with contextlib.suppress(OSError):
-            yield from (int(pid) for pid in Path(task.path, "children").read_text().split())
+def _adopted_candidates() -> list[int]:
+    """Pids of the children of this process's main thread: where every adopted orphan goes.
+
+    The kernel hands an orphan to the first live thread of the subreaper's thread group, its
+    main thread, which lives as long as the process (``find_new_reaper`` in ``kernel/exit.c``).
+    Children that other threads started stay on those threads' own lists, so they are not read
+    at all: a worker with hundreds of sequence threads reading every thread's list paid ≈ 5 ms of
+    CPU per execution at 256 threads, and this is the same single read at any thread count.
+    """
+    try:
+        text = Path(f"/proc/self/task/{os.getpid()}/children").read_text()
+    except OSError:
+        return []
+    return [int(pid) for pid in text.split()]
 
 
 def reap_adopted(wait_s: float = 0.0) -> int:
@@ -174,7 +183,7 @@ def _reap_adopted_launchers() -> int:
     reaped = 0
     with _LAUNCH_LOCK:
         own = {process.pid for process in _launched if process.returncode is None}
-        for pid in _children():
+        for pid in _adopted_candidates():
             status = _status(pid)
             if (
                 pid in own
@@ -191,7 +200,7 @@ def _reap_adopted_launchers() -> int:
 def _reap_adopted_inits(wait_s: float) -> int:
     depth = _namespace_depth(_status("self"))
     reaped = 0
-    for pid in _children():
+    for pid in _adopted_candidates():
         try:
             pidfd = os.pidfd_open(pid)  # pins the process: the checks below are about this one
         except OSError:
