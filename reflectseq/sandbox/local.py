@@ -150,13 +150,15 @@ def bwrap_argv(
     argv += ["--dev", "/dev", "--proc", "/proc"]
     for path in SCRATCH_MOUNTS:
         argv += ["--size", str(scratch_mb * MIB), "--tmpfs", path]
+    # The new root and /dev are tmpfs of bubblewrap's own, uncapped: nothing may write there.
+    # Made read-only before the files are copied into /work (a mount of its own, left
+    # writable), so that a warm sandbox, blocked on its first file, has nothing left to mount.
+    argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
     directories = sorted({str(p) for name in file_fds for p in PurePosixPath(name).parents} - {"."})
     for directory in directories:
         argv += ["--dir", f"{WORK_DIR}/{directory}"]
     for name, fd in file_fds.items():
         argv += ["--file", str(fd), f"{WORK_DIR}/{name}"]
-    # The new root and /dev are tmpfs of bubblewrap's own, uncapped: nothing may write there.
-    argv += ["--remount-ro", "/dev", "--remount-ro", "/"]
     argv += ["--chdir", WORK_DIR, "--clearenv"]
     for key, value in plan.env.items():
         argv += ["--setenv", key, value]
