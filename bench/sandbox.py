@@ -12,10 +12,11 @@ latency at most 1.2x bare, throughput at 2 slots at least 0.9x bare).
 
 Two figures explain the throughput line. Host CPU per execution (all of the host's busy time over
 serial runs, kernel work in other threads included) of bare, warm, and bubblewrap alone with the
-sandbox's own command line running ``true`` beside ``true`` bare: where the slots keep every core
-busy, executions per second can be at most the CPU ratio, and ``bare / (bare + bubblewrap)`` is
-the ceiling of any sandbox that sets up fresh namespaces per program. And the post-run sweep for
-adopted processes, in a process with one thread beside one with 256 (a worker's sequences).
+sandbox's own command line running ``true`` beside ``true`` bare: with every core busy, a variant
+costing C ms runs at most cores / C executions per second, printed beside bare's measured rate
+for warm and for bare plus bubblewrap's set-up, the ceiling of any sandbox that sets up fresh
+namespaces per program. And the post-run sweep for adopted processes, in a process with one
+thread beside one with 256 (a worker's sequences).
 
     .venv/bin/python bench/sandbox.py [--rounds 20] [--concurrency 1 2] [--cases python c++ java]
 """
@@ -171,18 +172,31 @@ def sweep_ms(threads: int, runs: int = 200) -> float:
         release.set()
 
 
-def cpu_figures(plan: ExecutionPlan, warm: Callable[[], None], scratch_mb: int) -> None:
-    """Host CPU per execution and the throughput ceiling it sets; the sweep's cost."""
+def cpu_figures(
+    plan: ExecutionPlan, warm: Callable[[], None], scratch_mb: int, bare_rate: float
+) -> None:
+    """Host CPU per execution, the throughput ceilings it sets, and the sweep's cost.
+
+    ``bare_rate`` is bare's executions per second at the targeted slots, measured above: with
+    every core busy, a variant costing C ms of host CPU per execution runs at most cores / C
+    executions per second, which is compared with it.
+    """
     bare_ms = host_cpu_ms(lambda: bare(plan))
     warm_ms = host_cpu_ms(warm)
     true_ms = host_cpu_ms(lambda: subprocess.run(["/usr/bin/true"], check=True))
     setup_ms = host_cpu_ms(bubblewrap_alone(plan, scratch_mb)) - true_ms
+    cores = os.cpu_count() or 1
+
+    def ceiling(cpu_ms: float) -> str:
+        rate = cores * 1000 / cpu_ms
+        return f"{rate:.0f} exec/s = {rate / bare_rate:.2f}x bare's {bare_rate:.0f}"
+
     print(
-        f"host CPU per execution: bare {bare_ms:.2f} ms, warm {warm_ms:.2f} ms "
-        f"(bare/warm = {bare_ms / warm_ms:.2f}x); bubblewrap's own set-up {setup_ms:.2f} ms: "
-        f"no per-program sandbox exceeds bare/(bare + set-up) = "
-        f"{bare_ms / (bare_ms + setup_ms):.2f}x of bare throughput once the cores are busy"
+        f"host CPU per execution: bare {bare_ms:.2f} ms, warm {warm_ms:.2f} ms, bubblewrap's own "
+        f"set-up {setup_ms:.2f} ms (its command line running true, beside true)"
     )
+    print(f"at most, {cores} cores busy: warm {ceiling(warm_ms)}")
+    print(f"at most, {cores} cores busy: bare + bubblewrap's set-up {ceiling(bare_ms + setup_ms)}")
     become_child_subreaper()
     one, many = sweep_ms(1), sweep_ms(SWEEP_THREADS)
     print(
@@ -310,7 +324,9 @@ def main() -> None:
                 wait_until_ready(pool, 1)
                 sandboxed(request, warm_backend)
 
-            cpu_figures(plan, warm_run, settings.sandbox_scratch_mb)
+            slots = THROUGHPUT_TARGETS[label][0]
+            bare_rate = dict(rows)[f"exec/s @{slots}"]["bare"]
+            cpu_figures(plan, warm_run, settings.sandbox_scratch_mb, bare_rate)
             print()
     pool.close()
     print_ratios(summary)
