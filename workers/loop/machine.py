@@ -198,7 +198,7 @@ def _commit(
         sequence = owned_sequence(session, held, **writes.changes)
         if sequence is None:
             if writes.call is not None:
-                _keep_abandoned(session, held.sequence_id, writes.call)
+                _keep_abandoned(session, writes.call)
             return Outcome.STOPPED
         added = _append_rows(session, state, writes)
         if writes.also is not None:
@@ -234,12 +234,12 @@ def _append_rows(session: Session, state: LoadedState, writes: Writes) -> dict[i
     return {index: [Block(**row) for row in message_rows] for index, message_rows in rows.items()}
 
 
-def _keep_abandoned(session: Session, sequence_id: int, call: LlmCall) -> None:
+def _keep_abandoned(session: Session, call: LlmCall) -> None:
     """A call made for a sequence that stopped being ours is still paid for: keep and count it."""
     if call.error is None:  # an answer; a failed call keeps its own status
         call.status = LlmCallStatus.ABANDONED
     insert_call(session, call)
-    add_to_sequence(session, sequence_id, **_spent(call))
+    add_to_sequence(session, call.sequence_id, **_spent(call))
 
 
 def _with_flags(state: LoadedState, **flags: Any) -> dict[str, Any]:
