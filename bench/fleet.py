@@ -154,7 +154,8 @@ def in_flight_level(url: str, env: dict[str, str], level: int, rounds: int) -> M
         return run_set(url, pid, rounds * level, f"[fleet-{uuid.uuid4().hex[:6]}]")
 
 
-def _serve(slots: int | None) -> ScriptedLlm:
+def latency_endpoint(slots: int | None) -> ScriptedLlm:
+    """The scripted server answering every "[fleet" request after ``LATENCY_S``, started."""
     server = ScriptedLlm(slots=slots)
     server.start()
     server.script("[fleet", [answer(NO_CODE, delay_s=LATENCY_S)])
@@ -170,14 +171,14 @@ def main() -> None:
     args = parser.parse_args()
     levels: dict[int, Measured] = {}
     with scratch_database(args.database_url or SERVER, "reflectseq_bench_fleet") as url:
-        server = _serve(slots=None)
+        server = latency_endpoint(slots=None)
         try:
             env = _environment(url, args.redis_url, server.base_url)
             for level in args.in_flight:
                 levels[level] = in_flight_level(url, env, level, args.rounds)
         finally:
             server.stop()
-        one_slot = _serve(slots=1)
+        one_slot = latency_endpoint(slots=1)
         try:
             env = _environment(url, args.redis_url, one_slot.base_url)
             with worker(env, None) as pid:

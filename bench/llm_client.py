@@ -25,14 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the scripted server
 
-from bench.fleet import NO_CODE
+from bench.fleet import LATENCY_S, latency_endpoint
 from reflectseq.llm.base import ChatMessage, Sampling
 from reflectseq.llm.openai_backend import OpenAIBackend
-from tests.loop.llm_server import ScriptedLlm, answer
 
-LATENCY_S = 1.0
 WARM_UP_CALLS = 10  # per thread: enough round trips for the limit to pass N
-PROMPT: list[ChatMessage] = [{"role": "user", "content": "[client] Write add(a, b). " * 40}]
+PROMPT: list[ChatMessage] = [{"role": "user", "content": "[fleet] Write add(a, b). " * 40}]
 SAMPLING = Sampling(temperature=0.2, top_p=0.95, max_tokens=512)
 
 
@@ -46,10 +44,7 @@ class Measured:
 
 
 def _serve(urls: multiprocessing.Queue[str]) -> None:
-    server = ScriptedLlm()
-    server.start()
-    server.script("[client]", [answer(NO_CODE, delay_s=LATENCY_S)])
-    urls.put(server.base_url)
+    urls.put(latency_endpoint(slots=None).base_url)
     threading.Event().wait()  # until the bench ends this process
 
 
