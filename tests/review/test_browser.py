@@ -89,7 +89,10 @@ def screenshot_dir(tmp_path: Path) -> Path:
 
 def _log_in_with_keyboard(page: Page, username: str) -> None:
     page.goto("/review/login")
-    page.keyboard.type(username)  # autofocus is on the username field
+    # Chromium moves the autofocus at a rendering step that can come after "load" on a busy
+    # host; keys typed before it go to the body and the form is sent without its password.
+    expect(page.locator("#username")).to_be_focused()
+    page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
