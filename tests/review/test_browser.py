@@ -281,7 +281,7 @@ def test_change_the_password_on_its_page(
     _log_in_with_keyboard(page, "rita")
     page.get_by_role("link", name="Password").click()
     page.wait_for_url("**/review/password")
-    assert page.evaluate("document.activeElement.id") == "current-password"
+    expect(page.locator("#current-password")).to_be_focused()  # autofocus, as on the login page
     # A common password passes the browser's length check but not the server's rules.
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Tab")
